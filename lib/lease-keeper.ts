@@ -1,0 +1,163 @@
+import { castGrpcError, type IDuplexStream, type ILeaseKeepAliveRequest, type ILeaseKeepAliveResponse, type Namespace } from 'etcd3';
+import type { LeaseLossReason } from './errors.js';
+
+type KeepAliveStream = IDuplexStream<ILeaseKeepAliveRequest, ILeaseKeepAliveResponse>;
+
+/** Monotonic milliseconds: lease deadlines must not move with the wall clock. */
+export const now = (): number => performance.now();
+
+/**
+ * Keeps one lease alive over one bidirectional keepalive stream, and knows a conservative deadline:
+ * the send time of the last acknowledged keepalive plus the TTL etcd granted in that answer. etcd
+ * starts its countdown when it receives the keepalive, after we sent it, so the lease cannot expire
+ * in etcd before this deadline (clocks run at the same rate on one machine; across machines,
+ * drift within a TTL is negligible).
+ *
+ * Written here instead of using etcd3's `Lease` because that class schedules on the requested TTL,
+ * reports loss only 2×TTL after the last success, and reopens a failed stream every 100 ms.
+ */
+export class LeaseKeeper {
+  /** Monotonic time (ms) after which the lease may have expired in etcd. */
+  deadline: number;
+  /** Monotonic time (ms) the last acknowledged keepalive was sent. */
+  lastAckSentAt: number;
+  /** TTL (s) etcd granted in its last answer. */
+  grantedTtl: number;
+
+  private stream: KeepAliveStream | undefined;
+  private opening = false;
+  private pending: number[] = [];
+  private tickTimer: NodeJS.Timeout | undefined;
+  private deadlineTimer: NodeJS.Timeout | undefined;
+  private failures = 0;
+  private stopped = false;
+
+  constructor(
+    private readonly client: Namespace,
+    private readonly id: string,
+    grantedTtl: number,
+    grantSentAt: number,
+    private readonly onLost: (reason: LeaseLossReason, cause?: unknown) => void,
+  ) {
+    this.grantedTtl = grantedTtl;
+    this.lastAckSentAt = grantSentAt;
+    this.deadline = grantSentAt + grantedTtl * 1000;
+    this.armDeadline();
+    this.schedule(this.interval());
+  }
+
+  /** Interval between keepalives: a third of the granted TTL, as etcd's own clients do. */
+  interval(): number {
+    return Math.max(100, (this.grantedTtl * 1000) / 3);
+  }
+
+  /** Sends a keepalive now, e.g. when something suggests the lease may be gone. */
+  probe(): void {
+    if (!this.stopped) this.schedule(0);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.tickTimer);
+    clearTimeout(this.deadlineTimer);
+    this.closeStream();
+  }
+
+  private schedule(ms: number): void {
+    clearTimeout(this.tickTimer);
+    this.tickTimer = setTimeout(() => this.tick(), ms);
+  }
+
+  private tick(): void {
+    if (this.stopped) return;
+    // Two keepalives unanswered: the stream is probably dead (a blackhole keeps the socket open).
+    if (this.pending.length >= 2) this.closeStream();
+    if (this.stream) {
+      this.pending.push(now());
+      this.stream.write({ ID: this.id });
+      this.schedule(this.interval());
+      return;
+    }
+    this.openStream();
+  }
+
+  private openStream(): void {
+    if (this.opening) return;
+    this.opening = true;
+    this.client.leaseClient.leaseKeepAlive().then(
+      stream => {
+        this.opening = false;
+        if (this.stopped) {
+          stream.cancel();
+          return;
+        }
+        this.stream = stream;
+        stream.on('data', res => this.onAnswer(stream, res));
+        stream.on('error', err => this.onStreamFailed(stream, err));
+        stream.on('end', () => this.onStreamFailed(stream, undefined));
+        this.tick();
+      },
+      (err: unknown) => {
+        this.opening = false;
+        this.onStreamFailed(undefined, err);
+      },
+    );
+  }
+
+  private onAnswer(stream: KeepAliveStream, res: ILeaseKeepAliveResponse): void {
+    if (this.stopped || stream !== this.stream) return;
+    const sentAt = this.pending.shift() ?? now();
+    const ttl = Number(res.TTL);
+    if (!(ttl > 0)) {
+      this.stop();
+      this.onLost('revoked');
+      return;
+    }
+    this.failures = 0;
+    this.grantedTtl = ttl;
+    this.lastAckSentAt = sentAt;
+    this.deadline = Math.max(this.deadline, sentAt + ttl * 1000);
+    this.armDeadline();
+  }
+
+  private onStreamFailed(stream: KeepAliveStream | undefined, err: unknown): void {
+    if (this.stopped || (stream && stream !== this.stream)) return;
+    this.closeStream();
+    if (err !== undefined) this.lastError = castGrpcError(err as Error);
+    // Back off from 50 ms to 1 s, never past the deadline's own check.
+    this.failures++;
+    this.schedule(Math.min(1000, 50 * 2 ** Math.min(this.failures, 5)));
+  }
+
+  /** The last error from the keepalive stream, kept as the cause of an expiry. */
+  lastError: unknown;
+
+  private closeStream(): void {
+    const stream = this.stream;
+    this.stream = undefined;
+    this.pending = [];
+    if (stream) {
+      try {
+        stream.cancel();
+      } catch {
+        // already closed
+      }
+    }
+  }
+
+  private armDeadline(): void {
+    clearTimeout(this.deadlineTimer);
+    const wait = this.deadline - now();
+    if (wait <= 0) {
+      this.expire();
+      return;
+    }
+    this.deadlineTimer = setTimeout(() => this.expire(), wait);
+  }
+
+  private expire(): void {
+    if (this.stopped) return;
+    this.stop();
+    this.onLost('expired', this.lastError);
+  }
+}

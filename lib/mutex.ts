@@ -1,0 +1,107 @@
+import { Lock } from './lock.js';
+import { prefixOf } from './keys.js';
+import { QueueEntry } from './queue.js';
+import { Hold, currentHold, runHolding } from './reentry.js';
+import { Session } from './session.js';
+import { InvalidArgumentError } from './errors.js';
+import { validateName, validateSignal, validateTimeout } from './validate.js';
+
+/** Options of {@link Mutex.lock} and {@link Mutex.withLock}. */
+export interface LockOptions {
+  /** Stops waiting: `lock()` rejects with `signal.reason` after deleting our key. Default: none. */
+  signal?: AbortSignal;
+  /** Gives up after this many ms with a {@link LockTimeoutError}, after deleting our key. Default: wait forever. */
+  timeout?: number;
+}
+
+/**
+ * A fair distributed lock: callers are served in the order they asked (etcd create-revision order),
+ * and a release wakes exactly the next waiter. Keys follow etcd's own layout (`<name>/<lease id>`),
+ * so a `Mutex` and `etcdctl lock <name>` exclude each other.
+ *
+ * @example
+ * ```ts
+ * const mutex = new Mutex(session, 'jobs/nightly');
+ * await mutex.withLock(async lock => {
+ *   await lock.ifOwner().then(client.put('jobs/last-run').value(Date.now())).commit();
+ * }, { timeout: 5_000 });
+ * ```
+ */
+export class Mutex {
+  /** The lock's name; its keys live under `name + '/'`. */
+  readonly name: string;
+  private readonly prefix: string;
+
+  /**
+   * @param session the session whose lease carries our keys.
+   * @param name the lock's name: a non-empty string. `a` and `a/b` are independent locks.
+   * @throws {InvalidArgumentError} a bad session or name.
+   */
+  constructor(
+    readonly session: Session,
+    name: string,
+  ) {
+    if (!(session instanceof Session)) {
+      throw new InvalidArgumentError('session', `A Mutex needs a Session. Got: ${String(session)}`);
+    }
+    this.name = validateName(name);
+    this.prefix = prefixOf(this.name);
+  }
+
+  /**
+   * Waits for our turn and returns the held lock. Called from inside a `withLock()` callback of the
+   * same lock and session, it re-enters (same key and fencing token, counted).
+   *
+   * @throws {LockTimeoutError} `timeout` elapsed first; our key was deleted.
+   * @throws `signal.reason` the signal aborted; our key was deleted.
+   * @throws {OwnershipLostError} our key vanished while we waited (lease lost, key deleted).
+   * @throws {SessionClosedError} the session is closed.
+   * @throws {EtcdUnavailableError} etcd could not be reached.
+   */
+  async lock(options: LockOptions = {}): Promise<Lock> {
+    const signal = validateSignal(options.signal);
+    const timeout = validateTimeout('timeout', options.timeout);
+    const reentered = this.reenter();
+    if (reentered) return reentered;
+    const entry = await QueueEntry.join(this.session, this.name, { signal, timeout });
+    return new Lock(new Hold(entry));
+  }
+
+  /**
+   * Takes the lock only if nobody holds it or waits for it; never waits.
+   * @returns the held lock, or `null` at once.
+   */
+  async tryLock(): Promise<Lock | null> {
+    const reentered = this.reenter();
+    if (reentered) return reentered;
+    const entry = await QueueEntry.tryJoin(this.session, this.name, {});
+    return entry && new Lock(new Hold(entry));
+  }
+
+  /**
+   * Runs `fn` while holding the lock, and releases it when `fn` returns or throws. Inside `fn`,
+   * `lock()`, `tryLock()` and `withLock()` on the same lock and session re-enter.
+   *
+   * @returns what `fn` returns.
+   */
+  async withLock<T>(fn: (lock: Lock) => Promise<T> | T, options: LockOptions = {}): Promise<T> {
+    const lock = await this.lock(options);
+    let result: T;
+    try {
+      result = await runHolding(lock.hold, () => fn(lock));
+    } catch (error) {
+      await lock.unlock().catch(() => undefined);
+      throw error;
+    }
+    await lock.unlock();
+    return result;
+  }
+
+  private reenter(): Lock | undefined {
+    const hold = currentHold(this.session, this.prefix);
+    if (!hold || hold.count === 0) return undefined;
+    hold.entry.signal.throwIfAborted();
+    hold.count++;
+    return new Lock(hold);
+  }
+}

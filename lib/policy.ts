@@ -1,0 +1,72 @@
+import { ExponentialBackoff, TaskCancelledError, handleWhen, retry, type IPolicy } from 'cockatiel';
+import {
+  EtcdAuthenticationFailedError,
+  EtcdPermissionDeniedError,
+  EtcdRoleNotGrantedError,
+  GRPCUnauthenticatedError,
+  isRecoverableError,
+} from 'etcd3';
+import type { CallOptions } from '@grpc/grpc-js';
+import { EtcdUnavailableError, PermissionDeniedError } from './errors.js';
+
+/**
+ * A failure worth retrying: the connection dropped, a member is down, etcd is electing a leader,
+ * a call hit its deadline. Permission and argument errors are not transient.
+ */
+export function isTransient(error: unknown): boolean {
+  return error instanceof Error && isRecoverableError(error);
+}
+
+function isPermissionError(error: unknown): boolean {
+  return (
+    error instanceof EtcdPermissionDeniedError ||
+    error instanceof EtcdRoleNotGrantedError ||
+    error instanceof EtcdAuthenticationFailedError ||
+    error instanceof GRPCUnauthenticatedError
+  );
+}
+
+/**
+ * The default retry policy for one etcd call: transient errors only, exponential backoff with
+ * decorrelated jitter from 25 ms up to 1 s, at most 8 attempts. Each attempt also has its own gRPC
+ * deadline (`callTimeout`), so a call never hangs on a dead connection.
+ */
+export function defaultRetryPolicy(): IPolicy {
+  return retry(handleWhen(isTransient), {
+    maxAttempts: 7,
+    backoff: new ExponentialBackoff({ initialDelay: 25, maxDelay: 1000 }),
+  });
+}
+
+/** How calls to etcd are made: the retry policy and the deadline of each attempt. */
+export interface CallContext {
+  readonly policy: IPolicy;
+  /** Deadline of one attempt, in milliseconds. */
+  readonly callTimeout: number;
+}
+
+/**
+ * Runs one etcd operation under the retry policy. Rejects with `signal.reason` when the signal aborts,
+ * {@link PermissionDeniedError} at once on a permission error, and {@link EtcdUnavailableError} when
+ * the policy gives up on a transient error.
+ */
+export async function callEtcd<T>(
+  ctx: CallContext,
+  operation: string,
+  fn: (options: CallOptions) => Promise<T>,
+  signal?: AbortSignal,
+): Promise<T> {
+  signal?.throwIfAborted();
+  try {
+    return await ctx.policy.execute(() => {
+      signal?.throwIfAborted();
+      return fn({ deadline: Date.now() + ctx.callTimeout });
+    }, signal);
+  } catch (error) {
+    if (signal?.aborted) throw signal.reason;
+    if (error instanceof TaskCancelledError) throw signal?.reason ?? error;
+    if (isPermissionError(error)) throw new PermissionDeniedError(operation, { cause: error });
+    if (isTransient(error)) throw new EtcdUnavailableError(operation, { cause: error });
+    throw error;
+  }
+}

@@ -1,0 +1,339 @@
+import type { IKeyValue, IRangeRequest } from 'etcd3';
+import { LockTimeoutError, OwnershipLostError, PermissionDeniedError } from './errors.js';
+import { Keyspace, isEntryOf, keyOf, prefixOf } from './keys.js';
+import { callEtcd } from './policy.js';
+import type { LeaseBound, Session } from './session.js';
+import { abortable, withDeadline } from './signals.js';
+import { watchDeletion, type KeyWatch } from './watch.js';
+
+/** Keys read per page when looking for our predecessor. */
+const PAGE = 8;
+/** How long a failed `lock()` waits for its key to be deleted before handing that to the background. */
+const ABANDON_GRACE_MS = 1000;
+
+/** Options for joining a queue. */
+export interface JoinOptions {
+  /** Aborts the wait; the join rejects with `signal.reason` after our key is deleted. */
+  signal?: AbortSignal;
+  /** Gives up after this many ms with a {@link LockTimeoutError}. Default: no limit. */
+  timeout?: number;
+  /** The value stored in our key (an election's proclaimed value). Default: empty. */
+  value?: string | Buffer;
+}
+
+/** A key in a queue: the holder or one of the waiters. */
+export interface QueueMember {
+  readonly key: string;
+  readonly createRevision: bigint;
+}
+
+/**
+ * The one primitive under every lock and election: a key on the session's lease under the name's
+ * prefix, whose turn comes when every key created before it is gone.
+ *
+ * Waiting watches only the immediate predecessor (the entry with the greatest smaller create
+ * revision), so a release wakes exactly one waiter. Each watch starts "now" and is followed by a
+ * fresh read, so no deletion is missed and none comes late from etcd's catch-up loop. Our own key is
+ * watched for its whole life: its deletion aborts {@link QueueEntry.signal} at once.
+ */
+export class QueueEntry implements LeaseBound {
+  /** Creates our key and waits for our turn; resolves when every earlier entry is gone. */
+  static async join(session: Session, name: string, options: JoinOptions): Promise<QueueEntry> {
+    return (await QueueEntry.enter(session, name, options, 'wait')) as QueueEntry;
+  }
+
+  /** Creates our key; if it is at the head of the queue at once, resolves with it, else deletes it and resolves `null`. */
+  static async tryJoin(session: Session, name: string, options: JoinOptions): Promise<QueueEntry | null> {
+    return QueueEntry.enter(session, name, options, 'try');
+  }
+
+  private static async enter(
+    session: Session,
+    name: string,
+    options: JoinOptions,
+    mode: 'wait' | 'try',
+  ): Promise<QueueEntry | null> {
+    options.signal?.throwIfAborted();
+    session.throwIfEnded();
+    const entry = new QueueEntry(session, name, options.value);
+    const { timeout } = options;
+    const scope = withDeadline([options.signal, entry.signal], timeout, () => new LockTimeoutError(name, timeout ?? 0));
+    try {
+      const predecessor = await abortable(entry.create(), scope.signal);
+      if (predecessor && mode === 'try') {
+        await entry.release();
+        return null;
+      }
+      await entry.waitForTurn(predecessor, scope.signal);
+      return entry;
+    } catch (error) {
+      const reason: unknown = scope.signal.aborted ? scope.signal.reason : error;
+      await Promise.race([entry.abandon(), new Promise(resolve => setTimeout(resolve, ABANDON_GRACE_MS).unref())]);
+      throw reason;
+    } finally {
+      scope.dispose();
+    }
+  }
+
+  /** The prefix shared by the queue's keys: the name and a slash. */
+  readonly prefix: string;
+  /** Our key, relative to the client's namespace. */
+  readonly key: string;
+  /** The create revision of our key: the fencing token. `0n` until the key exists. */
+  createRevision = 0n;
+  /** Aborts with an {@link OwnershipLostError} when our key is gone, released, or the session ended. */
+  readonly signal: AbortSignal;
+
+  private readonly keys: Keyspace;
+  private readonly slot: number;
+  private readonly lost = new AbortController();
+  private readonly value: Buffer;
+  private creation: Promise<QueueMember | undefined> | undefined;
+  private ownWatch: KeyWatch | undefined;
+  private releasing: Promise<void> | undefined;
+
+  private constructor(
+    readonly session: Session,
+    readonly name: string,
+    value: string | Buffer | undefined,
+  ) {
+    this.prefix = prefixOf(name);
+    this.slot = session.reserveSlot(this.prefix);
+    this.key = keyOf(this.prefix, session.leaseId, this.slot);
+    this.keys = new Keyspace(session.client);
+    this.value = Buffer.from(value ?? '');
+    this.signal = this.lost.signal;
+    session.attach(this);
+  }
+
+  /** @internal Session callback: the lease is gone or the session closed. */
+  sessionEnded(reason: Error): void {
+    this.markLost('session', reason);
+    // The lease (and with it our key) is gone or about to be: nothing left to delete.
+    this.session.releaseSlot(this.prefix, this.slot);
+  }
+
+  /**
+   * Deletes our key if it is still ours, stops watching, and aborts {@link signal} with reason
+   * `'released'`. Idempotent: later calls return the first call's promise.
+   */
+  release(): Promise<void> {
+    this.releasing ??= this.releaseOnce();
+    return this.releasing;
+  }
+
+  /** Whether {@link release} was called. */
+  get released(): boolean {
+    return this.releasing !== undefined;
+  }
+
+  /**
+   * Writes a new value into our key, only while it is still ours (same create revision).
+   * @returns false if our key is gone.
+   */
+  async update(value: string | Buffer, signal?: AbortSignal): Promise<boolean> {
+    const key = this.keys.key(this.key);
+    const res = await callEtcd(
+      this.session.ctx,
+      `update ${this.key}`,
+      options =>
+        this.session.client.kv.txn(
+          {
+            compare: [{ key, target: 'Create', result: 'Equal', create_revision: this.createRevision.toString() }],
+            success: [{ request_put: { key, value: Buffer.from(value), lease: this.session.lease } }],
+          },
+          options,
+        ),
+      signal,
+    );
+    if (!res.succeeded) this.markLost('deleted');
+    return res.succeeded;
+  }
+
+  private create(): Promise<QueueMember | undefined> {
+    const key = this.keys.key(this.key);
+    this.creation = callEtcd(this.session.ctx, `join the queue of "${this.name}"`, options =>
+      this.session.client.kv.txn(
+        {
+          compare: [{ key, target: 'Create', result: 'Equal', create_revision: 0 }],
+          success: [
+            { request_put: { key, value: this.value, lease: this.session.lease } },
+            { request_range: { ...this.page(), keys_only: true } },
+          ],
+          // Our key exists already: an earlier attempt of this call committed before its answer was lost.
+          failure: [{ request_range: { key } }],
+        },
+        options,
+      ),
+    ).then(async res => {
+      if (res.succeeded) {
+        this.createRevision = BigInt(res.header.revision);
+        this.ownWatch = this.watchOwnKey(this.createRevision + 1n);
+        const found = this.predecessorIn(res.responses[1]?.response_range.kvs ?? []);
+        return found === 'unknown' ? this.inspect() : found;
+      }
+      const existing = res.responses[0]?.response_range.kvs[0];
+      if (!existing || existing.lease !== this.session.lease) {
+        throw new OwnershipLostError(this.name, this.key, 'deleted');
+      }
+      this.createRevision = BigInt(existing.create_revision);
+      this.ownWatch = this.watchOwnKey(this.createRevision + 1n);
+      return this.inspect();
+    });
+    return this.creation;
+  }
+
+  /** The first page of entries created up to our revision, newest first. */
+  private page(maxCreateRevision?: bigint): IRangeRequest {
+    return {
+      ...this.keys.prefix(this.prefix),
+      sort_order: 'Descend',
+      sort_target: 'Create',
+      limit: PAGE,
+      ...(maxCreateRevision === undefined ? {} : { max_create_revision: maxCreateRevision.toString() }),
+    };
+  }
+
+  /** Our predecessor among entries sorted newest first, or 'unknown' if this page does not tell. */
+  private predecessorIn(kvs: IKeyValue[]): QueueMember | undefined | 'unknown' {
+    for (const kv of kvs) {
+      const key = this.keys.relative(kv.key);
+      const createRevision = BigInt(kv.create_revision);
+      if (key !== this.key && createRevision < this.createRevision && isEntryOf(this.prefix, key)) {
+        return { key, createRevision };
+      }
+    }
+    return kvs.length < PAGE ? undefined : 'unknown';
+  }
+
+  /**
+   * Reads etcd: confirms our key still exists with our revision, and finds our current predecessor
+   * (undefined: we are at the head). Throws {@link OwnershipLostError} if our key is gone.
+   */
+  private async inspect(signal?: AbortSignal): Promise<QueueMember | undefined> {
+    let max = this.createRevision;
+    let first = true;
+    for (;;) {
+      const res = await callEtcd(
+        this.session.ctx,
+        `read the queue of "${this.name}"`,
+        options => this.session.client.kv.range({ ...this.page(max), keys_only: true }, options),
+        signal,
+      );
+      if (first && !res.kvs.some(kv => BigInt(kv.create_revision) === this.createRevision && this.keys.relative(kv.key) === this.key)) {
+        this.markLost('deleted');
+        throw this.signal.reason;
+      }
+      first = false;
+      const found = this.predecessorIn(res.kvs);
+      if (found !== 'unknown') return found;
+      const last = res.kvs[res.kvs.length - 1];
+      if (!res.more || !last) return undefined;
+      max = BigInt(last.create_revision) - 1n;
+    }
+  }
+
+  /** Waits until no entry older than ours is left, watching one predecessor at a time. */
+  private async waitForTurn(predecessor: QueueMember | undefined, signal: AbortSignal): Promise<void> {
+    while (predecessor) {
+      const watch = watchDeletion(this.session.client, predecessor.key);
+      try {
+        await abortable(watch.ready, signal);
+        // The watch is live: anything that happens from here on reaches us. Read once to see
+        // whether it already happened.
+        const current = await this.inspect(signal);
+        if (current?.key === predecessor.key && current.createRevision === predecessor.createRevision) {
+          await abortable(watch.news, signal);
+          predecessor = await this.inspect(signal);
+        } else {
+          predecessor = current;
+        }
+      } finally {
+        watch.cancel();
+      }
+    }
+    if (this.signal.aborted) throw this.signal.reason;
+  }
+
+  /** Watches our own key for its whole life; its deletion means ownership is gone. */
+  private watchOwnKey(startRevision?: bigint): KeyWatch {
+    const watch = watchDeletion(this.session.client, this.key, startRevision);
+    void watch.news.then(async news => {
+      if (this.ownWatch !== watch || this.lost.signal.aborted) return;
+      watch.cancel();
+      if (news === 'deleted') {
+        this.markLost('deleted');
+        return;
+      }
+      // The watch died or reconnected: watch again from now, then check the key is still ours.
+      this.ownWatch = this.watchOwnKey();
+      try {
+        await this.ownWatch.ready;
+        await this.inspect(this.signal);
+      } catch {
+        // inspect() marks the loss itself; other failures leave the new watch in charge.
+      }
+    });
+    return watch;
+  }
+
+  private markLost(reason: 'deleted' | 'session' | 'released', cause?: unknown): void {
+    if (this.lost.signal.aborted) return;
+    this.ownWatch?.cancel();
+    this.session.detach(this);
+    this.lost.abort(
+      reason === 'released'
+        ? new OwnershipLostError(this.name, this.key, 'released')
+        : new OwnershipLostError(this.name, this.key, reason, { cause }),
+    );
+    if (reason === 'deleted') {
+      // Our key vanished: maybe the lease went with it. Ask at once rather than at the next keepalive.
+      this.session.probe();
+    }
+  }
+
+  private async releaseOnce(): Promise<void> {
+    this.markLost('released');
+    if (this.session.ended) return;
+    try {
+      await this.deleteKey();
+    } catch (error) {
+      if (!(error instanceof PermissionDeniedError)) this.deleteInBackground();
+      throw error;
+    }
+    this.session.releaseSlot(this.prefix, this.slot);
+  }
+
+  /** Deletes our key if it is still ours: by create revision when known, else by lease. */
+  private async deleteKey(): Promise<void> {
+    const key = this.keys.key(this.key);
+    const guard =
+      this.createRevision > 0n
+        ? { key, target: 'Create' as const, result: 'Equal' as const, create_revision: this.createRevision.toString() }
+        : { key, target: 'Lease' as const, result: 'Equal' as const, lease: this.session.lease };
+    await callEtcd(this.session.ctx, `delete ${this.key}`, options =>
+      this.session.client.kv.txn({ compare: [guard], success: [{ request_delete_range: { key } }] }, options),
+    );
+  }
+
+  /** Keeps trying to delete our key until it is gone or the session ends (its lease then removes it). */
+  private deleteInBackground(): void {
+    const attempt = async (delay: number): Promise<void> => {
+      await new Promise(resolve => setTimeout(resolve, delay).unref());
+      if (this.session.ended) return;
+      try {
+        await this.deleteKey();
+        this.session.releaseSlot(this.prefix, this.slot);
+      } catch {
+        await attempt(Math.min(delay * 2, 10_000));
+      }
+    };
+    void attempt(500);
+  }
+
+  /** Cleans up after a failed join: waits for the creating call to settle, then deletes our key. */
+  private async abandon(): Promise<void> {
+    await this.creation?.catch(() => undefined);
+    await this.release().catch(() => undefined);
+  }
+}

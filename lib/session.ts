@@ -1,0 +1,214 @@
+import type { IPolicy } from 'cockatiel';
+import { EtcdLeaseInvalidError, type Namespace } from 'etcd3';
+import { EtcdUnavailableError, LeaseLostError, SessionClosedError } from './errors.js';
+import { LeaseKeeper, now } from './lease-keeper.js';
+import { callEtcd, defaultRetryPolicy, type CallContext } from './policy.js';
+import { withDeadline } from './signals.js';
+import { validateSignal, validateTimeout, validateTtl } from './validate.js';
+
+/** Options of {@link Session.create}. */
+export interface SessionOptions {
+  /**
+   * Lease TTL in seconds: how long etcd keeps our keys after this process stops renewing them,
+   * which bounds failover time after a crash. A whole number ≥ 1. Default: `60` (as etcd's Go client).
+   */
+  ttl?: number;
+  /** Time to wait for etcd to grant the lease, in ms. Default: `5000`. */
+  timeout?: number;
+  /** Aborts the creation; `create()` rejects with `signal.reason`. */
+  signal?: AbortSignal;
+  /**
+   * Deadline of each single etcd call made for this session and its locks, in ms. Default: `5000`.
+   */
+  callTimeout?: number;
+  /**
+   * cockatiel policy wrapped around each etcd call. Default: {@link defaultRetryPolicy} (transient
+   * errors only, exponential backoff with jitter, at most 7 attempts).
+   */
+  retryPolicy?: IPolicy;
+}
+
+/** Something that holds a key on the session's lease and must hear when the lease ends. */
+export interface LeaseBound {
+  /** Called once when the session ends (closed or lease lost), with the session's reason. */
+  sessionEnded(reason: Error): void;
+}
+
+/**
+ * A lease kept alive by one keepalive stream, shared by any number of locks and campaigns.
+ *
+ * @example
+ * ```ts
+ * const session = await Session.create(client, { ttl: 10 });
+ * session.signal.addEventListener('abort', () => console.error(session.signal.reason));
+ * // ... locks and campaigns ...
+ * await session.close(); // revokes the lease: every key on it is deleted at once
+ * ```
+ */
+export class Session implements AsyncDisposable {
+  /**
+   * Grants a lease and starts keeping it alive.
+   *
+   * @param client an `Etcd3` client or an etcd3 `Namespace`; lock keys are written through it.
+   * @throws {InvalidArgumentError} a bad option (e.g. `ttl: 0`).
+   * @throws {EtcdUnavailableError} etcd did not grant the lease within `timeout`.
+   * @throws {PermissionDeniedError} etcd refused the grant.
+   */
+  static async create(client: Namespace, options: SessionOptions = {}): Promise<Session> {
+    const ttl = validateTtl(options.ttl ?? 60);
+    const timeout = validateTimeout('timeout', options.timeout) ?? 5000;
+    const callTimeout = validateTimeout('callTimeout', options.callTimeout) ?? 5000;
+    const signal = validateSignal(options.signal);
+    const ctx: CallContext = { policy: options.retryPolicy ?? defaultRetryPolicy(), callTimeout };
+    const scope = withDeadline(signal, timeout, () => new EtcdUnavailableError(`grant a lease within ${timeout} ms`));
+    try {
+      const sentAt = now();
+      const res = await callEtcd(
+        ctx,
+        'grant a lease',
+        callOptions => client.leaseClient.leaseGrant({ TTL: ttl, ID: 0 }, callOptions),
+        scope.signal,
+      );
+      return new Session(client, ctx, res.ID, Number(res.TTL), sentAt);
+    } finally {
+      scope.dispose();
+    }
+  }
+
+  /** The lease id as a hex string: the form `etcdctl` prints and that lock keys carry. */
+  readonly leaseId: string;
+  /** The lease id as etcd3 takes it (a decimal string), e.g. for `client.put(k).lease(session.lease)`. */
+  readonly lease: string;
+  /**
+   * Aborts when the lease can no longer be trusted or the session is closed. `reason` is a
+   * {@link LeaseLostError} or a {@link SessionClosedError}. It aborts when a keepalive answer says
+   * the lease is gone, when the conservative deadline passes unacknowledged, or on `close()`:
+   * never later than etcd could have expired the lease.
+   */
+  readonly signal: AbortSignal;
+
+  private readonly controller = new AbortController();
+  private readonly keeper: LeaseKeeper;
+  private readonly members = new Set<LeaseBound>();
+  private readonly slots = new Map<string, Set<number>>();
+  private closing: Promise<void> | undefined;
+
+  private constructor(
+    /** The client the session was created with. */
+    readonly client: Namespace,
+    /** @internal */ readonly ctx: CallContext,
+    leaseDecimal: string,
+    grantedTtl: number,
+    grantSentAt: number,
+  ) {
+    this.lease = leaseDecimal;
+    this.leaseId = BigInt(leaseDecimal).toString(16);
+    this.signal = this.controller.signal;
+    this.keeper = new LeaseKeeper(client, leaseDecimal, grantedTtl, grantSentAt, (reason, cause) =>
+      this.end(new LeaseLostError(this.leaseId, reason, { cause })),
+    );
+  }
+
+  /** The TTL (s) etcd granted in its last answer. */
+  get ttl(): number {
+    return this.keeper.grantedTtl;
+  }
+
+  /** Milliseconds until the conservative deadline; ≤ 0 once the lease may have expired. */
+  get remainingMs(): number {
+    return this.signal.aborted ? 0 : this.keeper.deadline - now();
+  }
+
+  /**
+   * True while no keepalive has been acknowledged for longer than one keepalive interval and a half
+   * (a third of the TTL, then half that again): the lease is at risk. Wire it into a health check.
+   */
+  get keepAliveOverdue(): boolean {
+    return this.signal.aborted || now() - this.keeper.lastAckSentAt > this.keeper.interval() * 1.5;
+  }
+
+  /** True once the session was closed or its lease lost. */
+  get ended(): boolean {
+    return this.signal.aborted;
+  }
+
+  /**
+   * Revokes the lease and stops the keepalive: every key on the lease (every lock and campaign of
+   * this session) is deleted by etcd at once, and every handle's signal aborts. Idempotent. After it
+   * resolves nothing of this session keeps Node's event loop alive (close the etcd3 client too).
+   *
+   * @throws {EtcdUnavailableError} the revoke did not reach etcd; the keys go when the TTL runs out.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.closeOnce();
+    return this.closing;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  private async closeOnce(): Promise<void> {
+    const wasLost = this.signal.aborted;
+    this.end(new SessionClosedError(this.leaseId));
+    if (wasLost) return;
+    try {
+      await callEtcd(this.ctx, `revoke lease ${this.leaseId}`, options =>
+        this.client.leaseClient.leaseRevoke({ ID: this.lease }, options),
+      );
+    } catch (error) {
+      if (!(error instanceof EtcdLeaseInvalidError)) throw error;
+    }
+  }
+
+  private end(reason: Error): void {
+    if (this.controller.signal.aborted) return;
+    this.keeper.stop();
+    this.controller.abort(reason);
+    for (const member of [...this.members]) member.sessionEnded(reason);
+    this.members.clear();
+  }
+
+  /** @internal Throws the reason the session ended, if it has. */
+  throwIfEnded(): void {
+    if (this.signal.aborted) throw this.signal.reason;
+  }
+
+  /** @internal Registers a key holder to be told when the session ends. */
+  attach(member: LeaseBound): void {
+    this.throwIfEnded();
+    this.members.add(member);
+  }
+
+  /** @internal */
+  detach(member: LeaseBound): void {
+    this.members.delete(member);
+  }
+
+  /** @internal Sends a keepalive now: something suggests the lease may be gone. */
+  probe(): void {
+    this.keeper.probe();
+  }
+
+  /**
+   * @internal Reserves the lowest free slot for a key under `prefix`: slot 0 is the plain
+   * `prefix + leaseId` key (etcd's own layout); more slots exist only where this session has several
+   * waiters on one name at once.
+   */
+  reserveSlot(prefix: string): number {
+    let used = this.slots.get(prefix);
+    if (!used) this.slots.set(prefix, (used = new Set()));
+    let slot = 0;
+    while (used.has(slot)) slot++;
+    used.add(slot);
+    return slot;
+  }
+
+  /** @internal Frees a slot once its key is known to be gone from etcd. */
+  releaseSlot(prefix: string, slot: number): void {
+    const used = this.slots.get(prefix);
+    used?.delete(slot);
+    if (used?.size === 0) this.slots.delete(prefix);
+  }
+
+}

@@ -1,0 +1,54 @@
+/** A signal that aborts when any parent signal does or a deadline passes; dispose it when done. */
+export interface Scope {
+  readonly signal: AbortSignal;
+  dispose(): void;
+}
+
+/**
+ * Combines optional parent signals with an optional timeout. The scope's signal aborts with the
+ * first aborted parent's `reason`, or with `onTimeout()` when `timeout` ms pass. Already-aborted parents abort it at once.
+ */
+export function withDeadline(
+  parents: AbortSignal | undefined | (AbortSignal | undefined)[],
+  timeout: number | undefined,
+  onTimeout: () => Error,
+): Scope {
+  const controller = new AbortController();
+  const signals = (Array.isArray(parents) ? parents : [parents]).filter(s => s !== undefined);
+  const listeners = signals.map(parent => {
+    const listener = (): void => controller.abort(parent.reason);
+    if (parent.aborted) listener();
+    else parent.addEventListener('abort', listener, { once: true });
+    return listener;
+  });
+  let timer: NodeJS.Timeout | undefined;
+  if (timeout !== undefined && !controller.signal.aborted) {
+    timer = setTimeout(() => controller.abort(onTimeout()), timeout);
+  }
+  return {
+    signal: controller.signal,
+    dispose() {
+      clearTimeout(timer);
+      signals.forEach((parent, i) => parent.removeEventListener('abort', listeners[i]!));
+    },
+  };
+}
+
+/** Resolves or rejects with `promise`, or rejects with `signal.reason` as soon as the signal aborts. */
+export function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      value => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error as Error);
+      },
+    );
+  });
+}

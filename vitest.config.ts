@@ -1,0 +1,16 @@
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  resolve: {
+    alias: { 'etcd-concurrency': fileURLToPath(new URL('./lib/index.ts', import.meta.url)) },
+  },
+  test: {
+    include: ['spec/**/*.spec.ts'],
+    globalSetup: ['spec/support/global-setup.ts'],
+    pool: 'forks',
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    typecheck: { enabled: true, include: ['spec/**/*.test-d.ts'] },
+  },
+});
