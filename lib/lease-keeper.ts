@@ -147,17 +147,41 @@ export class LeaseKeeper {
 
   private armDeadline(): void {
     clearTimeout(this.deadlineTimer);
-    const wait = this.deadline - now();
-    if (wait <= 0) {
-      this.expire();
-      return;
-    }
-    this.deadlineTimer = setTimeout(() => this.expire(), wait);
+    // Never synchronously: the owner may still be constructing itself.
+    this.deadlineTimer = setTimeout(() => this.expire(), Math.max(0, this.deadline - now()));
   }
 
   private expire(): void {
     if (this.stopped) return;
     this.stop();
     this.onLost('expired', this.lastError);
+  }
+}
+
+/**
+ * Sends one keepalive on a stream of its own and returns when it was sent and the TTL etcd
+ * answered (0: the lease is gone). Used when a grant answer came so late that its deadline is
+ * already near: this renews it before any key is put on the lease.
+ */
+export async function keepAliveOnce(client: Namespace, id: string, timeoutMs: number): Promise<{ sentAt: number; ttl: number }> {
+  const stream = await client.leaseClient.leaseKeepAlive();
+  try {
+    const sentAt = now();
+    const answer = new Promise<ILeaseKeepAliveResponse>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no keepalive answer within ${timeoutMs} ms`)), timeoutMs);
+      stream.on('data', res => {
+        clearTimeout(timer);
+        resolve(res);
+      });
+      stream.on('error', err => {
+        clearTimeout(timer);
+        reject(castGrpcError(err));
+      });
+    });
+    stream.write({ ID: id });
+    const res = await answer;
+    return { sentAt, ttl: Number(res.TTL) };
+  } finally {
+    stream.cancel();
   }
 }

@@ -1,7 +1,7 @@
 import type { IPolicy } from 'cockatiel';
 import { EtcdLeaseInvalidError, type Namespace } from 'etcd3';
 import { EtcdUnavailableError, LeaseLostError, SessionClosedError } from './errors.js';
-import { LeaseKeeper, now } from './lease-keeper.js';
+import { LeaseKeeper, keepAliveOnce, now } from './lease-keeper.js';
 import { callEtcd, defaultRetryPolicy, type CallContext } from './policy.js';
 import { withDeadline } from './signals.js';
 import { validateSignal, validateTimeout, validateTtl } from './validate.js';
@@ -62,14 +62,30 @@ export class Session implements AsyncDisposable {
     const ctx: CallContext = { policy: options.retryPolicy ?? defaultRetryPolicy(), callTimeout };
     const scope = withDeadline(signal, timeout, () => new EtcdUnavailableError(`grant a lease within ${timeout} ms`));
     try {
-      const sentAt = now();
+      let sentAt = now();
       const res = await callEtcd(
         ctx,
         'grant a lease',
         callOptions => client.leaseClient.leaseGrant({ TTL: ttl, ID: 0 }, callOptions),
         scope.signal,
       );
-      return new Session(client, ctx, res.ID, Number(res.TTL), sentAt);
+      let granted = Number(res.TTL);
+      if (now() - sentAt > (granted * 1000) / 3) {
+        // The answer was slow (e.g. etcd was electing a leader): renew before trusting the lease.
+        const renewed = await callEtcd(
+          ctx,
+          'renew a new lease',
+          () => keepAliveOnce(client, res.ID, callTimeout),
+          scope.signal,
+        ).catch(async (error: unknown) => {
+          await client.leaseClient.leaseRevoke({ ID: res.ID }).catch(() => undefined);
+          throw error;
+        });
+        if (!(renewed.ttl > 0)) throw new LeaseLostError(BigInt(res.ID).toString(16), 'expired');
+        sentAt = renewed.sentAt;
+        granted = renewed.ttl;
+      }
+      return new Session(client, ctx, res.ID, granted, sentAt);
     } finally {
       scope.dispose();
     }
