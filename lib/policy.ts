@@ -1,4 +1,4 @@
-import { ExponentialBackoff, TaskCancelledError, handleWhen, retry, type IPolicy } from 'cockatiel';
+import { BrokenCircuitError, ExponentialBackoff, TaskCancelledError, handleWhen, retry, type IPolicy } from 'cockatiel';
 import {
   EtcdAuthenticationFailedError,
   EtcdPermissionDeniedError,
@@ -14,7 +14,8 @@ import { EtcdUnavailableError, PermissionDeniedError } from './errors.js';
  * a call hit its deadline. Permission and argument errors are not transient.
  */
 export function isTransient(error: unknown): boolean {
-  return error instanceof Error && isRecoverableError(error);
+  // etcd3 opens a per-host circuit breaker after repeated failures: the host is down for now.
+  return error instanceof BrokenCircuitError || (error instanceof Error && isRecoverableError(error));
 }
 
 function isPermissionError(error: unknown): boolean {

@@ -67,7 +67,9 @@ export class QueueEntry implements LeaseBound {
       await entry.waitForTurn(predecessor, scope.signal);
       return entry;
     } catch (error) {
-      const reason: unknown = scope.signal.aborted ? scope.signal.reason : error;
+      let reason: unknown = scope.signal.aborted ? scope.signal.reason : error;
+      // The session ended while we waited: report its own reason (SessionClosedError, LeaseLostError).
+      if (reason instanceof OwnershipLostError && reason.reason === 'session') reason = reason.cause;
       await Promise.race([entry.abandon(), new Promise(resolve => setTimeout(resolve, ABANDON_GRACE_MS).unref())]);
       throw reason;
     } finally {
