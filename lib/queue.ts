@@ -154,6 +154,10 @@ export class QueueEntry implements LeaseBound {
 
   private create(): Promise<QueueMember | undefined> {
     const key = this.keys.key(this.key);
+    // Watch our key from "now", concurrently with creating it: a synced watch delivers its
+    // deletion at once (one started at our create revision would be served by etcd's 100 ms
+    // catch-up loop as soon as the store has moved on).
+    const ownWatch = this.watchOwnKey();
     this.creation = callEtcd(this.session.ctx, `join the queue of "${this.name}"`, options =>
       this.session.client.kv.txn(
         {
@@ -170,7 +174,7 @@ export class QueueEntry implements LeaseBound {
     ).then(async res => {
       if (res.succeeded) {
         this.createRevision = BigInt(res.header.revision);
-        this.ownWatch = this.watchOwnKey(this.createRevision + 1n);
+        void this.confirmWatched(ownWatch);
         const found = this.predecessorIn(res.responses[1]?.response_range.kvs ?? []);
         return found === 'unknown' ? this.inspect() : found;
       }
@@ -179,10 +183,23 @@ export class QueueEntry implements LeaseBound {
         throw new OwnershipLostError(this.name, this.key, 'deleted');
       }
       this.createRevision = BigInt(existing.create_revision);
-      this.ownWatch = this.watchOwnKey(this.createRevision + 1n);
+      void this.confirmWatched(ownWatch);
       return this.inspect();
     });
     return this.creation;
+  }
+
+  /**
+   * If etcd registered our own-key watch only after our key was created, a deletion in between
+   * would not reach it: read once to make sure the key is still ours.
+   */
+  private async confirmWatched(watch: KeyWatch): Promise<void> {
+    try {
+      const registeredAt = await watch.ready;
+      if (registeredAt >= this.createRevision && this.ownWatch === watch) await this.inspect(this.signal);
+    } catch {
+      // inspect() marks a loss itself; a failed watch is replaced by watchOwnKey's handler.
+    }
   }
 
   /** The first page of entries created up to our revision, newest first. */
@@ -258,19 +275,22 @@ export class QueueEntry implements LeaseBound {
   }
 
   /** Watches our own key for its whole life; its deletion means ownership is gone. */
-  private watchOwnKey(startRevision?: bigint): KeyWatch {
-    const watch = watchDeletion(this.session.client, this.key, startRevision);
+  private watchOwnKey(): KeyWatch {
+    const watch = watchDeletion(this.session.client, this.key);
+    this.ownWatch = watch;
     void watch.news.then(async news => {
-      if (this.ownWatch !== watch || this.lost.signal.aborted) return;
+      // News can come before the creating transaction's answer: act once we know our revision.
+      if (this.createRevision === 0n) await this.creation?.catch(() => undefined);
+      if (this.ownWatch !== watch || this.lost.signal.aborted || this.createRevision === 0n) return;
       watch.cancel();
       if (news === 'deleted') {
         this.markLost('deleted');
         return;
       }
       // The watch died or reconnected: watch again from now, then check the key is still ours.
-      this.ownWatch = this.watchOwnKey();
+      const renewed = this.watchOwnKey();
       try {
-        await this.ownWatch.ready;
+        await renewed.ready;
         await this.inspect(this.signal);
       } catch {
         // inspect() marks the loss itself; other failures leave the new watch in charge.

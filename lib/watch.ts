@@ -14,7 +14,8 @@ export type WatchNews =
  * deletion after that point is delivered; `news` resolves at the first thing worth re-reading etcd for.
  */
 export interface KeyWatch {
-  readonly ready: Promise<void>;
+  /** Resolves with the store revision at which etcd registered the watch. */
+  readonly ready: Promise<bigint>;
   readonly news: Promise<WatchNews>;
   cancel(): void;
 }
@@ -30,18 +31,18 @@ export function watchDeletion(client: Namespace, key: string, startRevision?: bi
   const watcher: Watcher = builder.watcher();
   let cancelled = false;
   let connected = false;
-  let onReady!: () => void;
+  let onReady!: (revision: bigint) => void;
   let onReadyFailed!: (error: Error) => void;
-  const ready = new Promise<void>((resolve, reject) => {
+  const ready = new Promise<bigint>((resolve, reject) => {
     onReady = resolve;
     onReadyFailed = reject;
   });
   ready.catch(() => undefined);
   const news = new Promise<WatchNews>(resolve => {
-    watcher.on('connected', () => {
+    watcher.on('connected', res => {
       if (connected) resolve('reconnected');
       connected = true;
-      onReady();
+      onReady(BigInt(res.header.revision));
     });
     watcher.on('delete', () => resolve('deleted'));
     watcher.on('error', error => {
