@@ -283,11 +283,12 @@ export class QueueEntry implements LeaseBound {
       if (this.createRevision === 0n) await this.creation?.catch(() => undefined);
       if (this.ownWatch !== watch || this.lost.signal.aborted || this.createRevision === 0n) return;
       watch.cancel();
-      if (news === 'deleted') {
+      if (news === 'deleted' && (watch.deletedAt ?? 0n) >= this.createRevision) {
         this.markLost('deleted');
         return;
       }
-      // The watch died or reconnected: watch again from now, then check the key is still ours.
+      // The watch died or reconnected, or it reported the deletion of an earlier key of the same
+      // name (its member lags the one that created ours): watch again from now, then check.
       const renewed = this.watchOwnKey();
       try {
         await renewed.ready;

@@ -17,6 +17,12 @@ export interface KeyWatch {
   /** Resolves with the store revision at which etcd registered the watch. */
   readonly ready: Promise<bigint>;
   readonly news: Promise<WatchNews>;
+  /**
+   * The revision of the deletion, once `news` is `'deleted'`. The watch's member may lag the member
+   * that answered a write, so a watch "from now" can still deliver a deletion older than a key
+   * of the same name created since: compare this with that key's create revision.
+   */
+  readonly deletedAt: bigint | undefined;
   cancel(): void;
 }
 
@@ -38,13 +44,17 @@ export function watchDeletion(client: Namespace, key: string, startRevision?: bi
     onReadyFailed = reject;
   });
   ready.catch(() => undefined);
+  let deletedAt: bigint | undefined;
   const news = new Promise<WatchNews>(resolve => {
     watcher.on('connected', res => {
       if (connected) resolve('reconnected');
       connected = true;
       onReady(BigInt(res.header.revision));
     });
-    watcher.on('delete', () => resolve('deleted'));
+    watcher.on('delete', kv => {
+      deletedAt ??= BigInt(kv.mod_revision);
+      resolve('deleted');
+    });
     watcher.on('error', error => {
       onReadyFailed(error);
       resolve('failed');
@@ -53,6 +63,9 @@ export function watchDeletion(client: Namespace, key: string, startRevision?: bi
   return {
     ready,
     news,
+    get deletedAt() {
+      return deletedAt;
+    },
     cancel() {
       if (cancelled) return;
       cancelled = true;
