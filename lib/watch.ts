@@ -1,4 +1,5 @@
 import type { Namespace, Watcher } from 'etcd3';
+import { isStaleToken, renewWatchToken, watchStream } from './watch-token.js';
 
 /** Why a key watch asks its owner to look at etcd again. */
 export type WatchNews =
@@ -32,11 +33,10 @@ export interface KeyWatch {
  * watches starting in the past (every 100 ms). Callers re-read etcd after `ready` to close the gap.
  */
 export function watchDeletion(client: Namespace, key: string, startRevision?: bigint): KeyWatch {
-  const builder = client.watch().key(key).only('delete');
-  if (startRevision !== undefined) builder.startRevision(startRevision.toString());
-  const watcher: Watcher = builder.watcher();
+  let watcher: Watcher;
   let cancelled = false;
   let connected = false;
+  let renewals = 0;
   let onReady!: (revision: bigint) => void;
   let onReadyFailed!: (error: Error) => void;
   const ready = new Promise<bigint>((resolve, reject) => {
@@ -45,21 +45,33 @@ export function watchDeletion(client: Namespace, key: string, startRevision?: bi
   });
   ready.catch(() => undefined);
   let deletedAt: bigint | undefined;
-  const news = new Promise<WatchNews>(resolve => {
+  let onNews!: (news: WatchNews) => void;
+  const news = new Promise<WatchNews>(resolve => (onNews = resolve));
+  const open = (): void => {
+    const stream = watchStream(client);
+    const builder = stream.watch().key(key).only('delete');
+    if (startRevision !== undefined) builder.startRevision(startRevision.toString());
+    watcher = builder.watcher();
     watcher.on('connected', res => {
-      if (connected) resolve('reconnected');
+      if (connected) onNews('reconnected');
       connected = true;
       onReady(BigInt(res.header.revision));
     });
     watcher.on('delete', kv => {
       deletedAt ??= BigInt(kv.mod_revision);
-      resolve('deleted');
+      onNews('deleted');
     });
     watcher.on('error', error => {
+      if (isStaleToken(error)) {
+        // etcd refused the watch for its stream's expired auth token: retry on a stream with a new one.
+        renewWatchToken(client, stream);
+        if (!connected && !cancelled && ++renewals <= 3) return open();
+      }
       onReadyFailed(error);
-      resolve('failed');
+      onNews('failed');
     });
-  });
+  };
+  open();
   return {
     ready,
     news,
