@@ -1,0 +1,90 @@
+/**
+ * `npm run bench [-- --quick] [-- --only=2,3]`: measures locks and elections against a plain etcd
+ * put in the same run and against the peers, prints a markdown table, and writes the figures to
+ * bench/results/latest.json. Starts its own 3-member etcd cluster unless ETCD_ENDPOINTS is set.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { cpus } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { baseline } from './cases/baseline.js';
+import { handoff } from './cases/handoff.js';
+import { scale } from './cases/scale.js';
+import { uncontended } from './cases/uncontended.js';
+import { Bench } from './support/bench.js';
+import { clock } from './support/clock.js';
+import { markdown, type Row } from './support/report.js';
+
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const only = args
+  .find(a => a.startsWith('--only='))
+  ?.slice('--only='.length)
+  .split(',');
+
+type Case = (b: Bench) => Promise<Row[]>;
+const cases: [string, Case][] = [
+  ['1', async b => (await baseline(b)).rows],
+  ['2', uncontended],
+  ['3', handoff],
+  ['4', scale],
+];
+
+function etcdVersion(): string {
+  const out = spawnSync(process.env.ETCD_BIN ?? 'etcd', ['--version'], { encoding: 'utf8' });
+  return /etcd Version: (\S+)/.exec(out.stdout ?? '')?.[1] ?? 'unknown';
+}
+
+async function main(): Promise<number> {
+  const started = clock();
+  const bench = await Bench.start(quick);
+  const stop = (): void => {
+    void bench.close().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  const rows: Row[] = [];
+  const failures: string[] = [];
+  try {
+    for (const [id, run] of cases) {
+      if (only && !only.includes(id)) continue;
+      const t = clock();
+      try {
+        rows.push(...(await run(bench)));
+      } catch (error) {
+        failures.push(`case ${id}: ${(error as Error).stack ?? String(error)}`);
+      }
+      process.stderr.write(`case ${id} done in ${((clock() - t) / 1000).toFixed(1)} s\n`);
+    }
+  } finally {
+    await bench.close();
+  }
+  const machine = {
+    nproc: cpus().length,
+    cpu: cpus()[0]?.model ?? 'unknown',
+    node: process.version,
+    etcd: etcdVersion(),
+    cluster: bench.cluster ? '3 members on loopback (started by the bench)' : `ETCD_ENDPOINTS=${bench.endpoints.join(',')}`,
+    loadavg: (await import('node:os')).loadavg(),
+  };
+  const seconds = (clock() - started) / 1000;
+  const table = markdown(rows);
+  process.stdout.write(`${table}\n\n`);
+  process.stdout.write(
+    `${quick ? 'quick mode; ' : ''}${machine.nproc} cores, ${machine.cpu}, Node ${machine.node}, etcd ${machine.etcd}; ${seconds.toFixed(0)} s\n`,
+  );
+  const dir = fileURLToPath(new URL('./results/', import.meta.url));
+  await mkdir(dir, { recursive: true });
+  const json = JSON.stringify({ date: new Date().toISOString(), quick, seconds, machine, rows, failures }, null, 2);
+  await writeFile(`${dir}latest.json`, `${json}\n`);
+  for (const f of failures) process.stderr.write(`${f}\n`);
+  return failures.length === 0 ? 0 : 1;
+}
+
+main().then(
+  code => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`${(error as Error).stack ?? String(error)}\n`);
+    process.exit(1);
+  },
+);
