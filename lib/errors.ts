@@ -109,6 +109,23 @@ export class NotHeldError extends EtcdConcurrencyError {
 }
 
 /**
+ * `proclaim()` on a leadership that was lost or given up: our key is gone, was replaced, or can no
+ * longer be trusted, so nothing was written. `cause` is the leadership signal's reason when known.
+ */
+export class NotLeaderError extends EtcdConcurrencyError {
+  override readonly name = 'NotLeaderError';
+  constructor(
+    /** The election's name. */
+    readonly electionName: string,
+    /** Our (former) key, relative to the client's namespace. */
+    readonly key: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`Not the leader of "${electionName}" (key ${key}) any more: ${describe(options?.cause ?? 'key gone')}`, options);
+  }
+}
+
+/**
  * etcd could not be reached, or did not answer in time, after the retry policy gave up.
  * `cause` is the last error from the etcd client.
  */

@@ -1,6 +1,9 @@
 export { Session, type SessionOptions } from './session.js';
 export { Mutex, type LockOptions } from './mutex.js';
 export { Lock } from './lock.js';
+export { Election, type CampaignOptions, type ObserveOptions } from './election.js';
+export { Leadership } from './leadership.js';
+export { type LeaderInfo } from './leader-watch.js';
 export { defaultRetryPolicy, isTransient } from './policy.js';
 export {
   EtcdConcurrencyError,
@@ -9,6 +12,7 @@ export {
   LeaseLostError,
   LockTimeoutError,
   NotHeldError,
+  NotLeaderError,
   OwnershipLostError,
   PermissionDeniedError,
   SessionClosedError,

@@ -1,0 +1,122 @@
+import { InvalidArgumentError } from './errors.js';
+import { readLeader, watchLeader, type LeaderInfo } from './leader-watch.js';
+import { Leadership, validateValue } from './leadership.js';
+import { QueueEntry } from './queue.js';
+import { Session } from './session.js';
+import { validateName, validateSignal, validateTimeout } from './validate.js';
+
+/** Options of {@link Election.campaign}. */
+export interface CampaignOptions {
+  /** Stops campaigning: `campaign()` rejects with `signal.reason` after deleting our key. Default: none. */
+  signal?: AbortSignal;
+  /** Gives up after this many ms with a {@link LockTimeoutError}, after deleting our key. Default: wait forever. */
+  timeout?: number;
+}
+
+/** Options of {@link Election.observe}. */
+export interface ObserveOptions {
+  /** Ends the iteration (and stops its watch) when it aborts. Default: none (end it with `break`). */
+  signal?: AbortSignal;
+}
+
+/**
+ * Leader election on etcd: candidates queue in the order they campaigned (etcd create-revision
+ * order, the same FIFO queue as {@link Mutex}), the oldest is the leader, and when it resigns or its
+ * lease ends the next one takes over. Keys follow etcd's own layout (`<name>/<lease id in hex>`,
+ * value = the proclaimed value), so `etcdctl elect <name> <value>` campaigns in the same election
+ * and `etcdctl elect -l <name>` observes it.
+ *
+ * @example
+ * ```ts
+ * const election = new Election(session, 'schedulers/billing');
+ * const leadership = await election.campaign('pod-a:8080', { signal });
+ * try {
+ *   await runScheduler({ signal: leadership.signal, fencingToken: leadership.fencingToken });
+ * } finally {
+ *   await leadership.resign();
+ * }
+ * ```
+ */
+export class Election {
+  /** The election's name; its keys live under `name + '/'`. */
+  readonly name: string;
+
+  /**
+   * @param session the session whose lease carries our candidacy: if it ends, so does our leadership.
+   * @param name the election's name: a non-empty string. `a` and `a/b` are independent elections.
+   * @throws {InvalidArgumentError} a bad session or name.
+   */
+  constructor(
+    readonly session: Session,
+    name: string,
+  ) {
+    if (!(session instanceof Session)) {
+      throw new InvalidArgumentError('session', `An Election needs a Session. Got: ${String(session)}`);
+    }
+    this.name = validateName(name);
+  }
+
+  /**
+   * Becomes a candidate with `value` and waits for its turn: resolves once every candidate that
+   * campaigned before us has resigned or lost its lease. Our key exists from the call on, with
+   * `value` in it, so `leader()` and observers see the value the moment we lead.
+   *
+   * Never resolves for a campaign that is no longer in the running: if our key was deleted or our
+   * lease lost while we waited, it rejects with {@link OwnershipLostError}; after an abort or a
+   * timeout it rejects (our key deleted first), even if our turn came at the same moment.
+   *
+   * @throws {LockTimeoutError} `timeout` elapsed first; our key was deleted.
+   * @throws `signal.reason` the signal aborted; our key was deleted.
+   * @throws {OwnershipLostError} our key vanished while we waited (lease lost, key deleted).
+   * @throws {SessionClosedError} the session is closed.
+   * @throws {InvalidArgumentError} a bad value, `timeout` or `signal`.
+   * @throws {EtcdUnavailableError} etcd could not be reached.
+   */
+  async campaign(value: string, options: CampaignOptions = {}): Promise<Leadership> {
+    validateValue(value);
+    const signal = validateSignal(options.signal);
+    const timeout = validateTimeout('timeout', options.timeout);
+    const entry = await QueueEntry.join(this.session, this.name, { value, signal, timeout });
+    // Our turn came, but the caller gave up (or our key went) in the same instant: no zombie leader.
+    if (signal?.aborted || entry.signal.aborted) {
+      const reason: unknown = signal?.aborted ? signal.reason : entry.signal.reason;
+      await entry.release().catch(() => undefined);
+      throw reason;
+    }
+    return new Leadership(entry, value);
+  }
+
+  /**
+   * The current leader: the candidate with the oldest key, with the value it last proclaimed, or
+   * `undefined` when nobody campaigns. One linearizable read.
+   *
+   * @throws {EtcdUnavailableError} etcd could not be reached.
+   */
+  async leader(): Promise<LeaderInfo | undefined> {
+    const { leader } = await readLeader(this.session.client, this.session.ctx, this.name);
+    return leader;
+  }
+
+  /**
+   * Watches the leader: yields the current leader (or `undefined` when there is none) at once, then
+   * every change, in order: a new leader, a new value proclaimed by the same leader, or no leader.
+   * Never yields an older leader after a newer one, nor the same state twice in a row. Keeps going
+   * across watch reconnects and compaction by reading the state again (leaders that came and went
+   * while it was cut off are skipped). Only uses the session's client, not its lease: it outlives
+   * the session. Stops its watch when `signal` aborts (the iteration then ends) or the loop breaks.
+   *
+   * @throws {InvalidArgumentError} a bad `signal`.
+   * @throws {PermissionDeniedError} (from the iteration) etcd refused to let us read or watch.
+   *
+   * @example
+   * ```ts
+   * for await (const leader of election.observe({ signal })) {
+   *   console.log(leader ? `leader: ${leader.value}` : 'no leader');
+   * }
+   * ```
+   */
+  observe(options: ObserveOptions = {}): AsyncGenerator<LeaderInfo | undefined, void, undefined> {
+    const signal = validateSignal(options.signal);
+    return watchLeader(this.session.client, this.session.ctx, this.name, signal);
+  }
+}
