@@ -7,15 +7,20 @@ export class EtcdConcurrencyError extends Error {
   override readonly name: string = 'EtcdConcurrencyError';
 }
 
-/** An argument or option is out of range or of the wrong type. The message names the bad value. */
+/**
+ * An argument or option is out of range or of the wrong type. The message names the bad value.
+ * Also raised when etcd refuses a request as larger than its `--max-request-bytes` (`argument`
+ * `'request'`, the etcd error as `cause`): a shorter name or value fits.
+ */
 export class InvalidArgumentError extends EtcdConcurrencyError {
   override readonly name = 'InvalidArgumentError';
   constructor(
     /** The option or argument at fault, e.g. `ttl`. */
     readonly argument: string,
     message: string,
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
   }
 }
 
@@ -76,10 +81,10 @@ export class OwnershipLostError extends EtcdConcurrencyError {
   ) {
     super(
       reason === 'deleted'
-        ? `Key ${key} of "${lockName}" was deleted from etcd`
+        ? `Key ${clip(key)} of "${clip(lockName)}" was deleted from etcd`
         : reason === 'released'
-          ? `Key ${key} of "${lockName}" was released`
-          : `Key ${key} of "${lockName}" can no longer be trusted: ${describe(options?.cause)}`,
+          ? `Key ${clip(key)} of "${clip(lockName)}" was released`
+          : `Key ${clip(key)} of "${clip(lockName)}" can no longer be trusted: ${describe(options?.cause)}`,
       options,
     );
   }
@@ -93,7 +98,7 @@ export class LockTimeoutError extends EtcdConcurrencyError {
     /** The timeout that elapsed, in milliseconds. */
     readonly timeout: number,
   ) {
-    super(`Timed out after ${timeout} ms waiting for "${lockName}"`);
+    super(`Timed out after ${timeout} ms waiting for "${clip(lockName)}"`);
   }
 }
 
@@ -104,7 +109,7 @@ export class NotHeldError extends EtcdConcurrencyError {
     readonly lockName: string,
     readonly key: string,
   ) {
-    super(`"${lockName}" (key ${key}) is not held by this handle: it was already released`);
+    super(`"${clip(lockName)}" (key ${clip(key)}) is not held by this handle: it was already released`);
   }
 }
 
@@ -121,7 +126,7 @@ export class NotLeaderError extends EtcdConcurrencyError {
     readonly key: string,
     options?: { cause?: unknown },
   ) {
-    super(`Not the leader of "${electionName}" (key ${key}) any more: ${describe(options?.cause ?? 'key gone')}`, options);
+    super(`Not the leader of "${clip(electionName)}" (key ${clip(key)}) any more: ${describe(options?.cause ?? 'key gone')}`, options);
   }
 }
 
@@ -130,14 +135,42 @@ export class NotLeaderError extends EtcdConcurrencyError {
  * `cause` is the last error from the etcd client.
  */
 export class EtcdUnavailableError extends EtcdConcurrencyError {
-  override readonly name = 'EtcdUnavailableError';
+  override readonly name: string = 'EtcdUnavailableError';
   constructor(
     /** What we were doing, e.g. `grant a lease`. */
     readonly operation: string,
     options?: { cause?: unknown },
   ) {
-    super(`etcd is unavailable: could not ${operation}: ${describe(options?.cause)}`, options);
+    super(`etcd is unavailable: could not ${clip(operation)}${options?.cause === undefined ? '' : `: ${describe(options.cause)}`}`, options);
   }
+}
+
+/**
+ * The TLS handshake with etcd failed: etcd's certificate is not signed by the CA we trust
+ * (`caFile`), etcd refused our client certificate (missing, or from a CA it does not trust), the
+ * certificate does not name the host we dialled, or the endpoint does not speak TLS. Retrying
+ * cannot help, so it is raised at once. A kind of {@link EtcdUnavailableError}; `cause` is the
+ * etcd client's error, whose message comes from the TLS library (never key material).
+ */
+export class TlsHandshakeError extends EtcdUnavailableError {
+  override readonly name: string = 'TlsHandshakeError';
+  constructor(operation: string, options?: { cause?: unknown }) {
+    super(operation, options);
+    this.message = `TLS handshake with etcd failed, could not ${clip(operation)}: ${tlsHint(options?.cause)}: ${describe(options?.cause)}`;
+  }
+}
+
+function tlsHint(cause: unknown): string {
+  const text = cause instanceof Error ? cause.message : String(cause);
+  if (/unable to verify|self[- ]signed|unable to get (local )?issuer|certificate has expired|CERT_/i.test(text)) {
+    return "etcd's certificate is not trusted (check the CA file, caFile / --cacert)";
+  }
+  if (/altnames|hostname/i.test(text)) return "etcd's certificate does not name the host dialled";
+  if (/wrong version number|packet length too long/i.test(text)) return 'the endpoint does not speak TLS';
+  if (/alert|certificate required/i.test(text)) {
+    return 'etcd refused our client certificate: missing, or not signed by a CA etcd trusts (certFile and keyFile / --cert and --key)';
+  }
+  return 'see the cause';
 }
 
 /** etcd refused the request for lack of permission (authentication or role). Never retried. */
@@ -147,8 +180,16 @@ export class PermissionDeniedError extends EtcdConcurrencyError {
     readonly operation: string,
     options?: { cause?: unknown },
   ) {
-    super(`etcd denied permission to ${operation}: ${describe(options?.cause)}`, options);
+    super(`etcd denied permission to ${clip(operation)}: ${describe(options?.cause)}`, options);
   }
+}
+
+/**
+ * Cuts a name, key or operation in a message (the error's fields keep it whole): a name may be up to
+ * 64 KiB, and one error must not make a 64 KiB log line.
+ */
+function clip(text: string, max = 120): string {
+  return text.length <= max ? text : `${text.slice(0, max)}…(${text.length} characters)`;
 }
 
 function describe(cause: unknown): string {

@@ -16,5 +16,6 @@ export {
   OwnershipLostError,
   PermissionDeniedError,
   SessionClosedError,
+  TlsHandshakeError,
   type LeaseLossReason,
 } from './errors.js';

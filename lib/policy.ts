@@ -7,15 +7,33 @@ import {
   isRecoverableError,
 } from 'etcd3';
 import type { CallOptions } from '@grpc/grpc-js';
-import { EtcdUnavailableError, PermissionDeniedError } from './errors.js';
+import { EtcdUnavailableError, InvalidArgumentError, PermissionDeniedError, TlsHandshakeError } from './errors.js';
 
 /**
  * A failure worth retrying: the connection dropped, a member is down, etcd is electing a leader,
  * a call hit its deadline. Permission and argument errors are not transient.
  */
 export function isTransient(error: unknown): boolean {
+  // A failed TLS handshake or a request over etcd's size limit arrives as a recoverable gRPC
+  // error (UNAVAILABLE, RESOURCE_EXHAUSTED), but the next attempt fails the same way.
+  if (isTlsFailure(error) || isTooLarge(error)) return false;
   // etcd3 opens a per-host circuit breaker after repeated failures: the host is down for now.
   return error instanceof BrokenCircuitError || (error instanceof Error && isRecoverableError(error));
+}
+
+/** The TLS handshake failed (wrong CA, client certificate missing or refused, name mismatch, not TLS). */
+function isTlsFailure(error: unknown): boolean {
+  return (
+    error instanceof Error &&
+    /SSL routines|alert (bad|unknown|unsupported|expired|revoked) certificate|alert unknown ca|certificate required|unable to verify|self[- ]signed certificate|unable to get (local )?issuer certificate|certificate has expired|does not match certificate's altnames|wrong version number/i.test(
+      error.message,
+    )
+  );
+}
+
+/** etcd (`--max-request-bytes`) or its gRPC server (that plus 512 KiB) refused a request as too large. */
+function isTooLarge(error: unknown): boolean {
+  return error instanceof Error && /etcdserver: request is too large|received message larger than max/.test(error.message);
 }
 
 function isPermissionError(error: unknown): boolean {
@@ -23,7 +41,9 @@ function isPermissionError(error: unknown): boolean {
     error instanceof EtcdPermissionDeniedError ||
     error instanceof EtcdRoleNotGrantedError ||
     error instanceof EtcdAuthenticationFailedError ||
-    error instanceof GRPCUnauthenticatedError
+    error instanceof GRPCUnauthenticatedError ||
+    // etcd 3.4's answer to a client with no credentials at all while authentication is enabled.
+    (error instanceof Error && error.message.includes('etcdserver: user name is empty'))
   );
 }
 
@@ -67,6 +87,11 @@ export async function callEtcd<T>(
     if (signal?.aborted) throw signal.reason;
     if (error instanceof TaskCancelledError) throw signal?.reason ?? error;
     if (isPermissionError(error)) throw new PermissionDeniedError(operation, { cause: error });
+    if (isTlsFailure(error)) throw new TlsHandshakeError(operation, { cause: error });
+    if (isTooLarge(error)) {
+      const what = operation.length > 120 ? `${operation.slice(0, 120)}…` : operation;
+      throw new InvalidArgumentError('request', `etcd refused the request to ${what} as too large for its --max-request-bytes: use a shorter name or value`, { cause: error });
+    }
     if (isTransient(error)) throw new EtcdUnavailableError(operation, { cause: error });
     throw error;
   }
