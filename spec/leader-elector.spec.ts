@@ -299,16 +299,19 @@ describe('LeaderElector', () => {
     it('runs the job on the leader only; SIGTERM on the leader hands over to the next one', async () => {
       const name = uniqueName('scheduler');
       const first = example(name);
-      await lineMatching(first, /leading/);
+      await lineMatching(first, /\] job ran/);
       const second = example(name);
-      await lineMatching(second, /leader is/);
+      let secondOut = '';
+      second.stdout!.on('data', (d: Buffer) => (secondOut += d.toString()));
+      await lineMatching(second, /\] leader is /);
       const firstExited = once(first, 'exit');
-      const secondLeads = lineMatching(second, /leading/);
+      // One listener from here on: the second's first run proves it leads.
+      const secondRuns = lineMatching(second, /\] job ran/);
+      expect(secondOut).not.toMatch(/job ran|\] leading/);
       first.kill('SIGTERM');
-      await secondLeads;
+      await secondRuns;
       const [code] = (await firstExited) as [number | null];
       expect(code).toBe(0);
-      await lineMatching(second, /job ran/);
     });
   });
 
