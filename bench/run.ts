@@ -10,6 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { baseline } from './cases/baseline.js';
 import { handoff } from './cases/handoff.js';
 import { scale } from './cases/scale.js';
+import { throughput } from './cases/throughput.js';
 import { uncontended } from './cases/uncontended.js';
 import { Bench } from './support/bench.js';
 import { clock } from './support/clock.js';
@@ -28,6 +29,7 @@ const cases: [string, Case][] = [
   ['2', uncontended],
   ['3', handoff],
   ['4', scale],
+  ['5', throughput],
 ];
 
 function etcdVersion(): string {

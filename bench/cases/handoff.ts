@@ -6,17 +6,23 @@ import { Mutex } from '../../lib/index.js';
 import type { Bench } from '../support/bench.js';
 import { clock, sleep } from '../support/clock.js';
 import { describeWork, perOp, scrape, work } from '../support/metrics.js';
+import { RawQueue } from '../support/raw-queue.js';
 import type { Row } from '../support/report.js';
 import { summarize } from '../support/stats.js';
 import { putOnce } from './baseline.js';
 
 const CASE = '3 handoff';
 
-/** One handoff: the holder holds, the waiter's key appears, the holder releases `delay` ms later. */
+/** One side of a handoff: a way to hold the lock, and a way to wait for it. */
 interface Contender {
-  /** Takes the lock uncontended for the holder's side. */
+  subject: string;
+  note: string;
+  /** Takes one sample every `every` iterations (process spawns and retry storms are costly). */
+  every: number;
+  target?: boolean;
+  /** Takes the lock uncontended, for the holder's side. */
   hold(): Promise<{ release(): Promise<void> }>;
-  /** Starts waiting; resolves `started` once the waiter is in line, `acquired` with its time. */
+  /** Starts waiting; `started` resolves once the waiter is in line, `acquired` with the time it got the lock. */
   wait(): { started: Promise<number>; acquired: Promise<{ at: number; release(): Promise<void> }> };
 }
 
@@ -33,57 +39,24 @@ async function observe(client: Etcd3, prefix: string, onPut: (key: string, at: n
   return watcher;
 }
 
+/** Whether etcd's own CLI is installed (Debian: etcd-client). */
+function etcdctlAvailable(): boolean {
+  const probe = spawnSync('etcdctl', ['version'], { env: { ...process.env, ETCDCTL_API: '3' } });
+  return !probe.error && probe.status === 0;
+}
+
 /**
  * Case 3: from the holder's release call to the next waiter's acquisition resolving, with the
- * release 5, 20 and 200 ms after the waiter started waiting (its key exists in etcd). A plain put
- * follows each sample, for the ratio.
+ * release 5, 20 and 200 ms after the waiter started waiting (its key exists in etcd). The subjects
+ * take turns sample by sample, each sample followed by a plain put for the ratio, so load changes on
+ * the machine hit every subject alike. A short separate pass counts etcd's work per cycle.
  */
 export async function handoff(b: Bench): Promise<Row[]> {
-  const rows: Row[] = [];
   const holderClient = b.client();
   const waiterClient = b.client();
   const observer = b.client();
-  const delays = [5, 20, 200];
-  const samplesFor = (delay: number, scale = 1): number =>
-    Math.max(3, Math.round(scale * (delay >= 200 ? b.pick(5, 50) : b.pick(15, 150))));
-
-  const run = async (subject: string, contender: Contender, scale: number, note: string, withTarget: boolean): Promise<void> => {
-    for (const delay of delays) {
-      const n = samplesFor(delay, scale);
-      const handoffs: number[] = [];
-      const puts: number[] = [];
-      const lateness: number[] = [];
-      const before = await scrape(b.metricsUrls);
-      for (let i = 0; i < n + 2; i++) {
-        const held = await contender.hold();
-        const { started, acquired } = contender.wait();
-        const startedAt = await started;
-        await until(startedAt + delay);
-        const releasedAt = clock();
-        lateness.push(releasedAt - startedAt - delay);
-        await held.release();
-        const got = await acquired;
-        if (i >= 2) handoffs.push(got.at - releasedAt); // the first two warm up
-        await got.release();
-        if (i >= 2) puts.push(await putOnce(holderClient, 'bench/put'));
-      }
-      const server = perOp(work(before, await scrape(b.metricsUrls)), n + 2);
-      const s = summarize(handoffs);
-      const p = summarize(puts);
-      const r = s.median / p.median;
-      rows.push({
-        case: `${CASE}, release ${delay} ms after`,
-        subject,
-        unit: 'ms',
-        summary: s,
-        ratio: { median: r, p99: s.p99 / p.p99, of: 'put' },
-        ...(withTarget ? { target: { text: '≤ 2.5× put', met: r <= 2.5 } } : {}),
-        note: `${note}${note ? '; ' : ''}whole cycle: ${describeWork(server)}`,
-        server,
-        detail: { put: p, delay, releaseLateMs: summarize(lateness) },
-      });
-    }
-  };
+  const watchers: Watcher[] = [];
+  const contenders: Contender[] = [];
 
   // This library: two sessions on two clients, one lock name.
   {
@@ -93,112 +66,183 @@ export async function handoff(b: Bench): Promise<Row[]> {
     const waiter = new Mutex(waiterSession, name);
     const waiterKey = `${name}/${waiterSession.leaseId}`;
     let keySeen: ((at: number) => void) | undefined;
-    const watcher = await observe(observer, `${name}/`, (key, at) => {
-      if (key === waiterKey) keySeen?.(at);
-    });
-    await run(
-      'etcd-concurrency Mutex',
-      {
-        async hold() {
-          const lock = await holder.lock();
-          return { release: () => lock.unlock() };
-        },
-        wait() {
-          const started = new Promise<number>(resolve => (keySeen = resolve));
-          const acquired = waiter.lock().then(lock => ({ at: clock(), release: () => lock.unlock() }));
-          return { started, acquired };
-        },
+    watchers.push(await observe(observer, `${name}/`, (key, at) => key === waiterKey && keySeen?.(at)));
+    contenders.push({
+      subject: 'etcd-concurrency Mutex',
+      note: '',
+      every: 1,
+      target: true,
+      async hold() {
+        const lock = await holder.lock();
+        return { release: () => lock.unlock() };
       },
-      1,
-      '',
-      true,
-    );
-    await watcher.cancel();
+      wait() {
+        const started = new Promise<number>(resolve => (keySeen = resolve));
+        const acquired = waiter.lock().then(lock => ({ at: clock(), release: () => lock.unlock() }));
+        return { started, acquired };
+      },
+    });
+  }
+
+  // The floor: the same protocol with bare etcd3 calls (no own-key watch, no bookkeeping), then the
+  // same without the read that follows the predecessor's deletion.
+  for (const reread of [true, false]) {
+    const name = b.name('floor-handoff');
+    const holderQueue = new RawQueue(holderClient, `${name}/`);
+    const waiterQueue = new RawQueue(waiterClient, `${name}/`);
+    const holderSession = await b.session(holderClient);
+    const waiterSession = await b.session(waiterClient);
+    let keySeen: ((at: number) => void) | undefined;
+    watchers.push(await observe(observer, `${name}/`, (key, at) => key.endsWith(waiterSession.leaseId) && keySeen?.(at)));
+    contenders.push({
+      subject: reread ? 'floor: same protocol, bare etcd3' : 'floor without the re-read',
+      note: reread ? 'delete txn → watch event → range' : 'delete txn → watch event',
+      every: 2,
+      async hold() {
+        const own = await holderQueue.create(holderSession.leaseId, holderSession.lease);
+        return { release: () => holderQueue.remove(own.key, own.revision) };
+      },
+      wait() {
+        const started = new Promise<number>(resolve => (keySeen = resolve));
+        const acquired = (async () => {
+          const own = await waiterQueue.create(waiterSession.leaseId, waiterSession.lease);
+          const at = await waiterQueue.waitTurn(own.key, own.revision, own.predecessor, reread);
+          return { at, release: () => waiterQueue.remove(own.key, own.revision) };
+        })();
+        return { started, acquired };
+      },
+    });
   }
 
   // etcd3's Lock: no queue, so the waiter retries at once after each EtcdLockFailedError (each
   // attempt grants a lease, tries a transaction and revokes the lease).
   {
     const name = b.name('etcd3-handoff');
-    await run(
-      'etcd3 Lock (retry at once)',
-      {
-        async hold() {
-          const lock = await holderClient.lock(name).ttl(10).acquire();
-          return { release: () => lock.release() };
-        },
-        wait() {
-          let failed: ((at: number) => void) | undefined;
-          const started = new Promise<number>(resolve => (failed = resolve));
-          const acquired = (async () => {
-            for (;;) {
-              try {
-                const lock = await waiterClient.lock(name).ttl(10).acquire();
-                return { at: clock(), release: () => lock.release() };
-              } catch (error) {
-                if (!(error instanceof EtcdLockFailedError)) throw error;
-                failed?.(clock());
-                failed = undefined;
-              }
-            }
-          })();
-          return { started, acquired };
-        },
+    contenders.push({
+      subject: 'etcd3 Lock (retry at once)',
+      note: 'waiter in line = its first attempt failed',
+      every: 2,
+      async hold() {
+        const lock = await holderClient.lock(name).ttl(10).acquire();
+        return { release: () => lock.release() };
       },
-      0.5,
-      'waiter in line = its first attempt failed',
-      false,
-    );
+      wait() {
+        let failed: ((at: number) => void) | undefined;
+        const started = new Promise<number>(resolve => (failed = resolve));
+        const acquired = (async () => {
+          for (;;) {
+            try {
+              const lock = await waiterClient.lock(name).ttl(10).acquire();
+              return { at: clock(), release: () => lock.release() };
+            } catch (error) {
+              if (!(error instanceof EtcdLockFailedError)) throw error;
+              failed?.(clock());
+              failed = undefined;
+            }
+          }
+        })();
+        return { started, acquired };
+      },
+    });
   }
 
   // etcd's Go concurrency.Mutex, as `etcdctl lock <name>` waiting behind our Mutex.
   if (etcdctlAvailable()) {
     const name = b.name('etcdctl-handoff');
     const holder = new Mutex(await b.session(holderClient), name);
-    let keySeen: ((key: string, at: number) => void) | undefined;
-    const watcher = await observe(observer, `${name}/`, (key, at) => keySeen?.(key, at));
-    await run(
-      'etcdctl lock (Go concurrency.Mutex)',
-      {
-        async hold() {
-          const lock = await holder.lock();
-          return { release: () => lock.unlock() };
-        },
-        wait() {
-          const started = new Promise<number>(resolve => (keySeen = (_key, at) => resolve(at)));
-          const child = spawn('etcdctl', [`--endpoints=${b.endpoints.join(',')}`, 'lock', name], {
-            env: { ...process.env, ETCDCTL_API: '3' },
-            stdio: ['ignore', 'pipe', 'inherit'],
-          });
-          const acquired = new Promise<{ at: number; release(): Promise<void> }>((resolve, reject) => {
-            const rl = createInterface({ input: child.stdout });
-            rl.once('line', () =>
-              resolve({
-                at: clock(),
-                async release() {
-                  const exited = once(child, 'exit');
-                  child.kill('SIGTERM'); // etcdctl unlocks and exits on SIGTERM
-                  await exited;
-                },
-              }),
-            );
-            child.once('exit', code => reject(new Error(`etcdctl lock exited (${code}) before acquiring`)));
-          });
-          acquired.catch(() => undefined);
-          return { started, acquired };
-        },
+    let keySeen: ((at: number) => void) | undefined;
+    watchers.push(await observe(observer, `${name}/`, (_key, at) => keySeen?.(at)));
+    contenders.push({
+      subject: 'etcdctl lock (Go concurrency.Mutex)',
+      note: 'waiter: etcdctl lock, holder: our Mutex',
+      every: 5,
+      async hold() {
+        const lock = await holder.lock();
+        return { release: () => lock.unlock() };
       },
-      b.pick(0.2, 0.2),
-      'waiter: etcdctl lock, holder: our Mutex',
-      false,
-    );
-    await watcher.cancel();
+      wait() {
+        const started = new Promise<number>(resolve => (keySeen = resolve));
+        const child = spawn('etcdctl', [`--endpoints=${b.endpoints.join(',')}`, 'lock', name], {
+          env: { ...process.env, ETCDCTL_API: '3' },
+          stdio: ['ignore', 'pipe', 'inherit'],
+        });
+        const acquired = new Promise<{ at: number; release(): Promise<void> }>((resolve, reject) => {
+          createInterface({ input: child.stdout }).once('line', () =>
+            resolve({
+              at: clock(),
+              async release() {
+                const exited = once(child, 'exit');
+                child.kill('SIGTERM'); // etcdctl unlocks and exits on SIGTERM
+                await exited;
+              },
+            }),
+          );
+          child.once('exit', code => reject(new Error(`etcdctl lock exited (${code}) before acquiring`)));
+        });
+        acquired.catch(() => undefined);
+        return { started, acquired };
+      },
+    });
   }
-  return rows;
-}
 
-/** Whether etcd's own CLI is installed (Debian: etcd-client). */
-function etcdctlAvailable(): boolean {
-  const probe = spawnSync('etcdctl', ['version'], { env: { ...process.env, ETCDCTL_API: '3' } });
-  return !probe.error && probe.status === 0;
+  const sample = async (c: Contender, delay: number): Promise<{ handoff: number; late: number }> => {
+    const held = await c.hold();
+    const { started, acquired } = c.wait();
+    const startedAt = await started;
+    await until(startedAt + delay);
+    const releasedAt = clock();
+    await held.release();
+    const got = await acquired;
+    await got.release();
+    return { handoff: got.at - releasedAt, late: releasedAt - startedAt - delay };
+  };
+
+  const rows: Row[] = [];
+  for (const delay of [5, 20, 200]) {
+    const iterations = delay >= 200 ? b.pick(6, 30) : b.pick(15, 100);
+    const taken = contenders.map(() => ({ handoffs: [] as number[], late: [] as number[] }));
+    // Two references per iteration: a put right after a sample (warm), and a put after the same
+    // `delay` of quiet the release had (etcd and the client idle that long first). A put after
+    // 200 ms of quiet takes far longer than a warm one, and so does any release; the idle put is the
+    // like-for-like reference.
+    const warm: number[] = [];
+    const idle: number[] = [];
+    for (const c of contenders) await sample(c, delay); // warm up
+    for (let i = 0; i < iterations; i++) {
+      for (let k = 0; k < contenders.length; k++) {
+        const j = (i + k) % contenders.length;
+        const c = contenders[j]!;
+        if (i % c.every !== 0) continue;
+        const s = await sample(c, delay);
+        taken[j]!.handoffs.push(s.handoff);
+        taken[j]!.late.push(s.late);
+      }
+      warm.push(await putOnce(holderClient, 'bench/put'));
+      await sleep(delay);
+      idle.push(await putOnce(holderClient, 'bench/put'));
+    }
+    const p = summarize(idle);
+    const w = summarize(warm);
+    for (const [j, c] of contenders.entries()) {
+      const before = await scrape(b.metricsUrls);
+      const k = b.pick(2, 5);
+      for (let i = 0; i < k; i++) await sample(c, delay);
+      const server = perOp(work(before, await scrape(b.metricsUrls)), k);
+      const s = summarize(taken[j]!.handoffs);
+      const r = s.median / p.median;
+      rows.push({
+        case: `${CASE}, release ${delay} ms after`,
+        subject: c.subject,
+        unit: 'ms',
+        summary: s,
+        ratio: { median: r, p99: s.p99 / p.p99, of: `put after ${delay} ms idle` },
+        ...(c.target ? { target: { text: '≤ 2.5× put', met: r <= 2.5 } } : {}),
+        note: `${(s.median / w.median).toFixed(2)}× a warm put; ${c.note}${c.note ? '; ' : ''}whole cycle: ${describeWork(server)}`,
+        server,
+        detail: { idlePut: p, warmPut: w, ratioToWarmPut: s.median / w.median, delay, releaseLateMs: summarize(taken[j]!.late) },
+      });
+    }
+  }
+  await Promise.all(watchers.map(w => w.cancel()));
+  return rows;
 }

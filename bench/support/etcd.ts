@@ -1,6 +1,6 @@
 import type { Etcd3 } from 'etcd3';
 import { sleep } from './clock.js';
-import { watchers } from './metrics.js';
+import { scrape, total, watchers } from './metrics.js';
 
 /**
  * Resolves once at least `count` keys exist under `prefix`: watches first, then counts, so no
@@ -29,6 +29,30 @@ export async function waitForWatchers(metricsUrls: readonly string[], count: num
   while (Date.now() < deadline) {
     if ((await watchers(metricsUrls)) >= count) return true;
     await sleep(20);
+  }
+  return false;
+}
+
+/**
+ * Resolves once etcd's watch traffic has stopped: no watch request arrived in the last 200 ms.
+ * etcd3 sends one watch creation at a time per client, so after a burst of locks their creations
+ * and cancellations trail behind; without this, that tail would load the next measurement.
+ */
+export async function waitForWatchQuiet(metricsUrls: readonly string[], timeoutMs = 60_000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  const requests = async (): Promise<number> =>
+    total(await scrape(metricsUrls), 'grpc_server_msg_received_total', { grpc_method: 'Watch' });
+  let last = await requests();
+  let quietSince = Date.now();
+  while (Date.now() < deadline) {
+    await sleep(50);
+    const now = await requests();
+    if (now !== last) {
+      last = now;
+      quietSince = Date.now();
+    } else if (Date.now() - quietSince >= 200) {
+      return true;
+    }
   }
   return false;
 }
