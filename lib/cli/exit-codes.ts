@@ -1,0 +1,36 @@
+import { constants } from 'node:os';
+
+/**
+ * Exit codes of the `etcd-concurrency` CLI. When the command runs to its end, the CLI exits with
+ * the command's own code (128 + N when the command was killed by signal N, as shells report it);
+ * the codes below are the CLI's own outcomes. They follow `timeout(1)` and `sysexits.h` so scripts
+ * can tell them apart from ordinary failures.
+ */
+export const ExitCode = {
+  /** The command succeeded, or `status` / `--help` did. */
+  ok: 0,
+  /** An unexpected error. */
+  failure: 1,
+  /** A bad flag or argument (as shells and most CLIs report misuse). */
+  usage: 2,
+  /** etcd could not be reached within `--dial-timeout` (`EX_UNAVAILABLE`). */
+  unavailable: 69,
+  /**
+   * The lock or leadership was lost while the command ran (lease gone, key deleted): the command's
+   * process group got SIGTERM, then SIGKILL after `--grace` (`EX_TEMPFAIL`: try again later).
+   */
+  lost: 75,
+  /** etcd refused for lack of permission (`EX_NOPERM`). */
+  permissionDenied: 77,
+  /** `--timeout` elapsed while waiting for the lock or leadership; the command never ran (as `timeout(1)`). */
+  timedOut: 124,
+  /** The command was found but could not be executed (as shells report it). */
+  cannotExecute: 126,
+  /** The command was not found (as shells report it). */
+  notFound: 127,
+} as const;
+
+/** The exit code a shell reports for a process killed by `signal`: 128 + its number. */
+export function signalExitCode(signal: NodeJS.Signals): number {
+  return 128 + (constants.signals[signal] ?? 0);
+}

@@ -1,0 +1,125 @@
+import { Etcd3 } from 'etcd3';
+import { OwnershipLostError } from '../errors.js';
+import { callEtcd } from '../policy.js';
+import { Session } from '../session.js';
+import { UsageError, parseDuration, parseSeconds, type CommandLine, type OptionSpecs } from './args.js';
+import type { Io } from './command.js';
+import { connectionFrom } from './connection.js';
+import { SignalTrap } from './signals.js';
+import { supervise } from './supervise.js';
+
+/** Flags shared by `lock` and `elect`. */
+export const holdingOptions = {
+  ttl: {
+    type: 'string',
+    value: 'SECONDS',
+    description: 'lease TTL: how long the key outlives this process if it dies (default: 10, as etcdctl)',
+  },
+  timeout: {
+    type: 'string',
+    value: 'DURATION',
+    description: 'give up waiting after this long (e.g. 30s, 500ms; a bare number is ms); default: wait forever',
+  },
+  grace: {
+    type: 'string',
+    value: 'DURATION',
+    description: 'after a loss, time between SIGTERM and SIGKILL to the command (default: 5s)',
+  },
+} as const satisfies OptionSpecs;
+
+/** Something held in etcd: a lock, or a leadership. */
+export interface Held {
+  readonly key: string;
+  readonly fencingToken: bigint;
+  /** Aborts when the hold is lost (or released). */
+  readonly signal: AbortSignal;
+}
+
+/** What {@link runHeld} acquires, and what it tells the program. */
+export interface HoldingPlan<H extends Held> {
+  /** `the lock "x"` or `the leadership of "x"`: for messages. */
+  readonly what: string;
+  /** The lock or election name. */
+  readonly name: string;
+  /** Waits for the hold; rejects with `signal.reason` or a `LockTimeoutError`. */
+  acquire(session: Session, options: { signal: AbortSignal; timeout: number | undefined }): Promise<H>;
+  /**
+   * The variables the program gets on top of the CLI's environment. `revision` is the etcd
+   * revision at which the hold was confirmed (read after acquiring).
+   */
+  environment(held: H, revision: string, session: Session): Record<string, string>;
+}
+
+/**
+ * The body of `lock` and `elect`: connect, take a session, wait for the hold, run the program while
+ * it lasts ({@link supervise}), then revoke the session's lease so no key is left behind.
+ * Resolves with the exit code; rejects with typed errors (unavailable, timeout, interrupted) that
+ * the CLI maps to exit codes.
+ */
+export async function runHeld<H extends Held>(line: CommandLine, io: Io, command: string, plan: HoldingPlan<H>): Promise<number> {
+  const program = line.program ?? [];
+  if (program.length === 0) {
+    throw new UsageError(`${command} needs a command to run after "--", e.g. etcd-concurrency ${command} ${plan.name} -- echo hi`, command);
+  }
+  const connection = connectionFrom(line.values, io.env);
+  const ttl = parseSeconds('ttl', stringFlag(line, 'ttl') ?? '10');
+  const timeoutFlag = stringFlag(line, 'timeout');
+  const timeout = timeoutFlag === undefined ? undefined : parseDuration('timeout', timeoutFlag, 'ms');
+  const grace = parseDuration('grace', stringFlag(line, 'grace') ?? '5s', 'ms');
+
+  using trap = new SignalTrap();
+  const client = new Etcd3(connection.clientOptions);
+  let session: Session | undefined;
+  try {
+    session = await Session.create(client, { ttl, timeout: connection.dialTimeout, signal: trap.signal, callTimeout: connection.dialTimeout });
+    const held = await plan.acquire(session, { signal: trap.signal, timeout });
+    const revision = await confirm(session, plan.name, held, trap.signal);
+    return await supervise({
+      program,
+      env: { ...io.env, ...plan.environment(held, revision, session) },
+      lost: held.signal,
+      grace,
+      trap,
+      log: io.err,
+      what: plan.what,
+    });
+  } finally {
+    // Revoking the lease deletes our key (held or still waiting) in one call.
+    if (session) await bounded(session.close(), connection.dialTimeout).catch((error: unknown) => {
+      io.err(`could not revoke lease ${session?.leaseId} (${error instanceof Error ? error.message : String(error)}): etcd deletes its keys within ${ttl} s`);
+    });
+    client.close();
+  }
+}
+
+/**
+ * Reads our key back: proves the hold is still ours after acquiring, and yields the revision at which
+ * it was (what `etcdctl lock` passes as `ETCD_LOCK_REV`: the revision its acquiring call saw).
+ */
+async function confirm(session: Session, name: string, held: Held, signal: AbortSignal): Promise<string> {
+  const res = await callEtcd(
+    session.ctx,
+    `read ${held.key}`,
+    options => session.client.kv.range({ key: Buffer.from(held.key) }, options),
+    signal,
+  );
+  const kv = res.kvs[0];
+  if (!kv || BigInt(kv.create_revision) !== held.fencingToken) {
+    throw new OwnershipLostError(name, held.key, 'deleted');
+  }
+  return res.header.revision;
+}
+
+function bounded<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** A string flag's value, if given. */
+export function stringFlag(line: CommandLine, name: string): string | undefined {
+  const value = line.values[name];
+  return typeof value === 'string' ? value : undefined;
+}

@@ -1,0 +1,124 @@
+import { Etcd3, type IKeyValue } from 'etcd3';
+import { EtcdUnavailableError } from '../errors.js';
+import { Keyspace, isEntryOf, prefixOf } from '../keys.js';
+import { callEtcd, defaultRetryPolicy, type CallContext } from '../policy.js';
+import { withDeadline } from '../signals.js';
+import { validateName } from '../validate.js';
+import type { CommandLine } from './args.js';
+import type { Command, Io } from './command.js';
+import { connectionFrom } from './connection.js';
+import { positionals } from './positionals.js';
+
+/** One key in a lock's or election's queue, as `status` reports it. */
+export interface QueueRow {
+  /** 0 for the holder (or leader), then 1, 2, … for the waiters in the order they will be served. */
+  readonly position: number;
+  readonly key: string;
+  /** The key's lease in hex, as etcdctl prints it; `0` for a key without a lease. */
+  readonly lease: string;
+  /** Seconds the lease has left (etcd's `LeaseTimeToLive`); `null` without a lease, `-1` once expired. */
+  readonly ttl: number | null;
+  /** The key's create revision: its place in the queue, and its holder's fencing token. */
+  readonly createRevision: string;
+  readonly value: string;
+}
+
+/** `etcd-concurrency status <name>`: the holder and every waiter of a lock or election. */
+export const statusCommand: Command = {
+  name: 'status',
+  usage: 'status <name> [options]',
+  summary: 'show the holder and every waiter of a lock or election, in queue order',
+  details: [
+    'Lists the keys directly under <name>/ oldest first: the first is the holder (the leader, for an',
+    'election), the others wait in this order. For each: key, lease and its remaining TTL, create',
+    'revision (= fencing token) and value. Use it to find out who holds a lock that seems stuck;',
+    '`etcdctl lease revoke <lease>` frees it by force.',
+  ],
+  options: {
+    json: { type: 'boolean', description: 'print a JSON array instead of a table' },
+  },
+  async run(line: CommandLine, io: Io) {
+    const name = validateName(positionals(line, 'status', ['name'])[0]);
+    const connection = connectionFrom(line.values, io.env);
+    const client = new Etcd3(connection.clientOptions);
+    try {
+      const rows = await readQueue(client, name, connection.dialTimeout);
+      if (line.values.json === true) io.out(JSON.stringify(rows, null, 2));
+      else for (const text of formatQueue(name, rows)) io.out(text);
+      return 0;
+    } finally {
+      client.close();
+    }
+  },
+};
+
+/** Reads the queue of `name`: direct children of `name/`, oldest first, with their leases' TTLs. */
+export async function readQueue(client: Etcd3, name: string, timeout: number): Promise<QueueRow[]> {
+  const ctx: CallContext = { policy: defaultRetryPolicy(), callTimeout: timeout };
+  const scope = withDeadline(undefined, timeout, () => new EtcdUnavailableError(`read "${name}"`, { cause: new Error(`no answer within ${timeout} ms`) }));
+  try {
+    const prefix = prefixOf(name);
+    const keys = new Keyspace(client);
+    const res = await callEtcd(
+      ctx,
+      `read the queue of "${name}"`,
+      options => client.kv.range({ ...keys.prefix(prefix), sort_order: 'Ascend', sort_target: 'Create' }, options),
+      scope.signal,
+    );
+    const entries = res.kvs.filter(kv => isEntryOf(prefix, keys.relative(kv.key)));
+    const leases = [...new Set(entries.map(kv => kv.lease).filter(lease => lease !== '0'))];
+    const ttls = new Map(
+      await Promise.all(
+        leases.map(async lease => {
+          const ttl = await callEtcd(
+            ctx,
+            `read the TTL of lease ${BigInt(lease).toString(16)}`,
+            options => client.leaseClient.leaseTimeToLive({ ID: lease, keys: false }, options),
+            scope.signal,
+          );
+          return [lease, Number(ttl.TTL)] as const;
+        }),
+      ),
+    );
+    return entries.map((kv: IKeyValue, position): QueueRow => ({
+      position,
+      key: keys.relative(kv.key),
+      lease: BigInt(kv.lease).toString(16),
+      ttl: kv.lease === '0' ? null : (ttls.get(kv.lease) ?? -1),
+      createRevision: kv.create_revision,
+      value: kv.value.toString(),
+    }));
+  } finally {
+    scope.dispose();
+  }
+}
+
+/** The human-readable table of {@link readQueue}'s rows. */
+export function formatQueue(name: string, rows: readonly QueueRow[]): string[] {
+  if (rows.length === 0) return [`"${name}" is free: no holder, no waiters.`];
+  const waiters = rows.length - 1;
+  const header = ['POS', 'ROLE', 'KEY', 'LEASE', 'TTL', 'CREATE-REV', 'VALUE'];
+  const table = rows.map(row => [
+    String(row.position),
+    row.position === 0 ? 'holder' : 'waiter',
+    row.key,
+    row.lease,
+    row.ttl === null ? '-' : row.ttl < 0 ? 'expired' : `${row.ttl}s`,
+    row.createRevision,
+    printable(row.value),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...table.map(cells => cells[i]!.length)));
+  const render = (cells: string[]): string => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  return [
+    `"${name}": held by ${rows[0]!.key}, ${waiters} waiter${waiters === 1 ? '' : 's'}`,
+    render(header),
+    ...table.map(render),
+  ];
+}
+
+/** A value as one line: quoted when it holds anything unprintable, cut after 60 characters. */
+function printable(value: string): string {
+  const short = value.length > 60 ? `${value.slice(0, 60)}…` : value;
+  // eslint-disable-next-line no-control-regex
+  return /[\u0000-\u001f\u007f]/.test(short) ? JSON.stringify(short) : short;
+}

@@ -1,0 +1,96 @@
+import { spawn } from 'node:child_process';
+import { ExitCode, signalExitCode } from './exit-codes.js';
+import type { SignalTrap } from './signals.js';
+
+/** What {@link supervise} runs, and what stops it. */
+export interface SuperviseOptions {
+  /** The program and its arguments. */
+  readonly program: readonly string[];
+  /** The program's whole environment. */
+  readonly env: NodeJS.ProcessEnv;
+  /** Aborts when the lock or leadership is lost: the program's process group is stopped. */
+  readonly lost: AbortSignal;
+  /** ms between SIGTERM and SIGKILL after a loss. */
+  readonly grace: number;
+  /** Signals the CLI receives while the program runs are forwarded to its process group. */
+  readonly trap: SignalTrap;
+  /** Where the CLI reports what it does (stderr). */
+  readonly log: (line: string) => void;
+  /** Describes what was lost, for the log: e.g. `the lock "jobs/nightly"`. */
+  readonly what: string;
+}
+
+/**
+ * Runs a program in its own process group while ownership lasts, and resolves with the exit code
+ * the CLI should exit with:
+ * - the program's own code (128 + N if signal N killed it) when it ends by itself or after a
+ *   forwarded SIGINT / SIGTERM / SIGHUP;
+ * - {@link ExitCode.lost} when `lost` aborted: the group got SIGTERM, then SIGKILL after `grace` ms;
+ * - {@link ExitCode.notFound} / {@link ExitCode.cannotExecute} when it could not be started.
+ *
+ * The program gets its own process group so that a loss stops everything it started (a shell
+ * pipeline, workers), not only its first process.
+ */
+export function supervise(options: SuperviseOptions): Promise<number> {
+  const { program, lost, grace, trap, log, what } = options;
+  if (lost.aborted) {
+    log(`lost ${what} before the command started: ${describe(lost.reason)}`);
+    return Promise.resolve(ExitCode.lost);
+  }
+  const [file, ...args] = program as [string, ...string[]];
+  const child = spawn(file, args, { stdio: 'inherit', env: options.env, detached: true });
+
+  const signalGroup = (signal: NodeJS.Signals): void => {
+    if (child.pid === undefined) return;
+    try {
+      process.kill(-child.pid, signal);
+    } catch {
+      // ESRCH: nobody is left in the group.
+    }
+  };
+
+  return new Promise<number>(resolve => {
+    let lostAt: number | undefined;
+    let killTimer: NodeJS.Timeout | undefined;
+    let done = false;
+    const onLost = (): void => {
+      lostAt = Date.now();
+      log(`lost ${what}: ${describe(lost.reason)}; sending SIGTERM to the command, SIGKILL in ${grace} ms`);
+      signalGroup('SIGTERM');
+      killTimer = setTimeout(() => {
+        log(`the command did not stop within ${grace} ms: sending SIGKILL`);
+        signalGroup('SIGKILL');
+      }, grace);
+    };
+    const finish = (code: number): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(killTimer);
+      lost.removeEventListener('abort', onLost);
+      trap.forwardTo(undefined);
+      if (lostAt !== undefined) {
+        // Whatever the command left in its group must not outlive the lock either.
+        signalGroup('SIGKILL');
+        resolve(ExitCode.lost);
+      } else {
+        resolve(code);
+      }
+    };
+
+    child.once('error', (error: NodeJS.ErrnoException) => {
+      if (child.pid !== undefined) return; // started; 'exit' follows
+      log(`cannot run ${JSON.stringify(file)}: ${error.code === 'ENOENT' ? 'command not found' : error.message}`);
+      finish(error.code === 'ENOENT' ? ExitCode.notFound : ExitCode.cannotExecute);
+    });
+    child.once('spawn', () => {
+      trap.forwardTo(signalGroup);
+      if (lost.aborted) onLost();
+      else lost.addEventListener('abort', onLost, { once: true });
+    });
+    child.once('exit', (code, signal) => finish(signal ? signalExitCode(signal) : (code ?? ExitCode.failure)));
+  });
+}
+
+function describe(reason: unknown): string {
+  return reason instanceof Error ? reason.message : String(reason);
+}
