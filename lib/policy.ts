@@ -8,6 +8,7 @@ import {
 } from 'etcd3';
 import type { CallOptions } from '@grpc/grpc-js';
 import { EtcdUnavailableError, InvalidArgumentError, PermissionDeniedError, TlsHandshakeError } from './errors.js';
+import { abortable, withDeadline } from './signals.js';
 
 /**
  * A failure worth retrying: the connection dropped, a member is down, etcd is electing a leader,
@@ -59,17 +60,21 @@ export function defaultRetryPolicy(): IPolicy {
   });
 }
 
-/** How calls to etcd are made: the retry policy and the deadline of each attempt. */
+/** How calls to etcd are made: the retry policy and the deadline of each call. */
 export interface CallContext {
   readonly policy: IPolicy;
-  /** Deadline of one attempt, in milliseconds. */
+  /** Deadline of one call, its retries included, in milliseconds. */
   readonly callTimeout: number;
 }
 
 /**
- * Runs one etcd operation under the retry policy. Rejects with `signal.reason` when the signal aborts,
- * {@link PermissionDeniedError} at once on a permission error, and {@link EtcdUnavailableError} when
- * the policy gives up on a transient error.
+ * Runs one etcd operation under the retry policy, within `ctx.callTimeout` ms in all, retries and
+ * backoff included. Each attempt gets the time left as its gRPC deadline, but at most half of the
+ * call's, so an attempt stuck on a dead or frozen member leaves time for one on another member.
+ * Rejects with `signal.reason` when the signal aborts (once the attempt in flight has settled, so a
+ * write is never left in flight behind the caller's back), {@link PermissionDeniedError} at once on
+ * a permission error, and {@link EtcdUnavailableError} when the policy gives up on a transient error
+ * or the time is up.
  */
 export async function callEtcd<T>(
   ctx: CallContext,
@@ -78,13 +83,24 @@ export async function callEtcd<T>(
   signal?: AbortSignal,
 ): Promise<T> {
   signal?.throwIfAborted();
+  const deadline = Date.now() + ctx.callTimeout;
+  let lastError: unknown;
+  // Ends the policy's backoff sleep too; no attempt is in flight then, as none outlives `deadline`.
+  const timeUp = withDeadline(undefined, ctx.callTimeout, () => new EtcdUnavailableError(`${operation} within ${ctx.callTimeout} ms`, { cause: lastError }));
   try {
-    return await ctx.policy.execute(() => {
+    const attempts = ctx.policy.execute(async () => {
       signal?.throwIfAborted();
-      return fn({ deadline: Date.now() + ctx.callTimeout });
+      try {
+        return await fn({ deadline: Math.min(deadline, Date.now() + ctx.callTimeout / 2) });
+      } catch (error) {
+        lastError = error;
+        throw error;
+      }
     }, signal);
+    return await abortable(attempts, timeUp.signal);
   } catch (error) {
     if (signal?.aborted) throw signal.reason;
+    if (timeUp.signal.aborted) throw timeUp.signal.reason;
     if (error instanceof TaskCancelledError) throw signal?.reason ?? error;
     if (isPermissionError(error)) throw new PermissionDeniedError(operation, { cause: error });
     if (isTlsFailure(error)) throw new TlsHandshakeError(operation, { cause: error });
@@ -94,5 +110,7 @@ export async function callEtcd<T>(
     }
     if (isTransient(error)) throw new EtcdUnavailableError(operation, { cause: error });
     throw error;
+  } finally {
+    timeUp.dispose();
   }
 }

@@ -3,7 +3,7 @@ import { EtcdLeaseInvalidError, type Namespace } from 'etcd3';
 import { EtcdUnavailableError, LeaseLostError, SessionClosedError } from './errors.js';
 import { LeaseKeeper, keepAliveOnce, now } from './lease-keeper.js';
 import { callEtcd, defaultRetryPolicy, type CallContext } from './policy.js';
-import { withDeadline } from './signals.js';
+import { abortable, withDeadline } from './signals.js';
 import { validateSignal, validateTimeout, validateTtl } from './validate.js';
 
 /** Options of {@link Session.create}. */
@@ -18,7 +18,10 @@ export interface SessionOptions {
   /** Aborts the creation; `create()` rejects with `signal.reason`. */
   signal?: AbortSignal;
   /**
-   * Deadline of each single etcd call made for this session and its locks, in ms. Default: `5000`.
+   * Deadline of each etcd call made for this session and its locks, retries included, in ms: an
+   * unreachable cluster makes the call fail with an {@link EtcdUnavailableError} within it. Each
+   * attempt gets at most half of it, so one stuck on a frozen member leaves time for another.
+   * Default: `5000`.
    */
   callTimeout?: number;
   /**
@@ -62,11 +65,11 @@ export class Session implements AsyncDisposable {
     const ctx: CallContext = { policy: options.retryPolicy ?? defaultRetryPolicy(), callTimeout };
     const scope = withDeadline(signal, timeout, () => new EtcdUnavailableError(`grant a lease within ${timeout} ms`));
     try {
+      scope.signal.throwIfAborted();
       let sentAt = now();
-      const res = await callEtcd(
-        ctx,
-        'grant a lease',
-        callOptions => client.leaseClient.leaseGrant({ TTL: ttl, ID: 0 }, callOptions),
+      // Given up at `timeout` even with an attempt in flight: a lease granted too late is left to expire.
+      const res = await abortable(
+        callEtcd(ctx, 'grant a lease', callOptions => client.leaseClient.leaseGrant({ TTL: ttl, ID: 0 }, callOptions), scope.signal),
         scope.signal,
       );
       let granted = Number(res.TTL);
