@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { cpus } from 'node:os';
 import { spawnSync } from 'node:child_process';
 import { baseline } from './cases/baseline.js';
+import { election } from './cases/election.js';
 import { handoff } from './cases/handoff.js';
 import { scale } from './cases/scale.js';
 import { throughput } from './cases/throughput.js';
@@ -30,6 +31,7 @@ const cases: [string, Case][] = [
   ['3', handoff],
   ['4', scale],
   ['5', throughput],
+  ['6', election],
 ];
 
 function etcdVersion(): string {

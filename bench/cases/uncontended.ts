@@ -1,113 +1,115 @@
 import { Mutex } from '../../lib/index.js';
 import type { Bench } from '../support/bench.js';
 import { timed } from '../support/clock.js';
-import { describeWork, perOp, scrape, work, type ServerWork } from '../support/metrics.js';
+import { describeWork, perOp, scrape, work } from '../support/metrics.js';
+import { RawQueue } from '../support/raw-queue.js';
 import type { Row } from '../support/report.js';
 import { summarize } from '../support/stats.js';
 import { putOnce } from './baseline.js';
 
 const CASE = '2 uncontended lock+unlock';
 
+interface Subject {
+  subject: string;
+  note: string;
+  /** Takes one sample every `every` iterations. */
+  every: number;
+  target?: boolean;
+  cycle(): Promise<void>;
+}
+
 /**
- * Case 2: `lock()` + `unlock()` with nobody else around, on one long-lived session; a plain put is
- * interleaved after every cycle, so the ratio compares figures taken under the same load.
- * Then a separate pass counts etcd's work per cycle from its metrics.
+ * Case 2: `lock()` + `unlock()` with nobody else around, on one long-lived session. The subjects
+ * take turns cycle by cycle, with one plain put per iteration as the reference, so a change in the
+ * machine's load hits all alike. A separate pass counts etcd's work per cycle from its metrics.
  */
 export async function uncontended(b: Bench): Promise<Row[]> {
   const client = b.client();
+  const session = await b.session(client);
   const putKey = b.name('put');
-  const n = b.pick(50, 500);
-  const rows: Row[] = [];
+  const iterations = b.pick(50, 400);
 
-  const measure = async (subject: string, cycle: () => Promise<void>, samples: number, note: string): Promise<void> => {
-    for (let i = 0; i < 10; i++) await cycle();
-    const cycles: number[] = [];
-    const puts: number[] = [];
-    for (let i = 0; i < samples; i++) {
-      cycles.push(await timed(cycle));
-      puts.push(await putOnce(client, putKey));
+  const mutex = new Mutex(session, b.name('uncontended'));
+  const lockCycle = async (): Promise<void> => {
+    const lock = await mutex.lock();
+    await lock.unlock();
+  };
+
+  // Diagnosis: the Mutex on a second client that always has another watcher open. etcd3 closes
+  // its watch stream when the last watcher is cancelled, so on an otherwise idle client each cycle
+  // opens and closes a gRPC stream for the lock's own-key watch.
+  const anchored = b.client();
+  await anchored.watch().key(`${b.name('anchor')}/never-written`).create();
+  const anchoredMutex = new Mutex(await b.session(anchored), b.name('uncontended-anchored'));
+
+  // etcd's floor for a cycle: the Mutex's two transactions (create our key on the lease and read
+  // the first page of the queue; delete it guarded by its create revision), nothing else.
+  const raw = new RawQueue(client, `${b.name('floor')}/`);
+
+  const peerName = b.name('etcd3-lock');
+  const subjects: Subject[] = [
+    { subject: 'etcd-concurrency Mutex', note: '', every: 1, target: true, cycle: lockCycle },
+    {
+      subject: 'Mutex, watch stream kept open',
+      note: 'diagnosis: another watcher open on the same client',
+      every: 1,
+      async cycle() {
+        const lock = await anchoredMutex.lock();
+        await lock.unlock();
+      },
+    },
+    {
+      subject: 'floor: 2 txns, no watch',
+      note: 'the Mutex’s two transactions alone',
+      every: 1,
+      async cycle() {
+        const own = await raw.create(session.leaseId, session.lease);
+        await raw.remove(own.key, own.revision);
+      },
+    },
+    {
+      subject: 'etcd3 Lock',
+      note: 'a fresh lease per acquire',
+      every: 2,
+      async cycle() {
+        const lock = await client.lock(peerName).ttl(10).acquire();
+        await lock.release();
+      },
+    },
+  ];
+
+  for (const s of subjects) for (let i = 0; i < 10; i++) await s.cycle();
+  const taken = subjects.map(() => [] as number[]);
+  const puts: number[] = [];
+  for (let i = 0; i < iterations; i++) {
+    for (let k = 0; k < subjects.length; k++) {
+      const j = (i + k) % subjects.length;
+      if (i % subjects[j]!.every !== 0) continue;
+      taken[j]!.push(await timed(subjects[j]!.cycle));
     }
-    const k = Math.min(samples, 50);
+    puts.push(await putOnce(client, putKey));
+  }
+  const p = summarize(puts);
+
+  const rows: Row[] = [];
+  for (const [j, s] of subjects.entries()) {
+    const k = b.pick(10, 50);
     const before = await scrape(b.metricsUrls);
-    for (let i = 0; i < k; i++) await cycle();
-    const server: ServerWork = perOp(work(before, await scrape(b.metricsUrls)), k);
-    const s = summarize(cycles);
-    const p = summarize(puts);
+    for (let i = 0; i < k; i++) await s.cycle();
+    const server = perOp(work(before, await scrape(b.metricsUrls)), k);
+    const sum = summarize(taken[j]!);
+    const r = sum.median / p.median;
     rows.push({
       case: CASE,
-      subject,
+      subject: s.subject,
       unit: 'ms',
-      summary: s,
-      ratio: { median: s.median / p.median, p99: s.p99 / p.p99, of: 'put' },
-      ...(subject === 'etcd-concurrency Mutex'
-        ? { target: { text: '≤ 2.2× put', met: s.median / p.median <= 2.2 } }
-        : {}),
-      note: `${note}${note ? '; ' : ''}per cycle: ${describeWork(server)}`,
+      summary: sum,
+      ratio: { median: r, p99: sum.p99 / p.p99, of: 'put' },
+      ...(s.target ? { target: { text: '≤ 2.2× put', met: r <= 2.2 } } : {}),
+      note: `${s.note}${s.note ? '; ' : ''}per cycle: ${describeWork(server)}${server.watchStreams ? `, ${server.watchStreams} watch streams opened` : ''}`,
       server,
       detail: { put: p },
     });
-  };
-
-  const session = await b.session(client);
-  const mutex = new Mutex(session, b.name('uncontended'));
-  await measure(
-    'etcd-concurrency Mutex',
-    async () => {
-      const lock = await mutex.lock();
-      await lock.unlock();
-    },
-    n,
-    '',
-  );
-
-  // Diagnosis: the same, while another watcher keeps the client's watch stream open. etcd3 closes
-  // its watch stream when the last watcher is cancelled, so an uncontended cycle on an otherwise
-  // idle client opens and closes a gRPC stream each time.
-  const anchor = await client.watch().key(`${b.name('anchor')}/never-written`).create();
-  await measure(
-    'Mutex, watch stream kept open',
-    async () => {
-      const lock = await mutex.lock();
-      await lock.unlock();
-    },
-    n,
-    'diagnosis: another watcher on the same client',
-  );
-  await anchor.cancel();
-
-  // etcd's floor for a cycle: the same two transactions the Mutex sends (create our key on the
-  // lease and read the first page of the queue; delete it guarded by its create revision), with
-  // no watch and no bookkeeping.
-  const floorPrefix = `${b.name('floor')}/`;
-  const floorKey = `${floorPrefix}${session.leaseId}`;
-  await measure(
-    'floor: 2 txns, no watch',
-    async () => {
-      const res = await client.kv.txn({
-        compare: [{ key: Buffer.from(floorKey), target: 'Create', result: 'Equal', create_revision: 0 }],
-        success: [
-          { request_put: { key: Buffer.from(floorKey), value: Buffer.alloc(0), lease: session.lease } },
-          { request_range: { key: Buffer.from(floorPrefix), range_end: Buffer.from(`${floorPrefix.slice(0, -1)}0`), sort_order: 'Descend', sort_target: 'Create', limit: 8, keys_only: true } },
-        ],
-      });
-      await client.kv.txn({
-        compare: [{ key: Buffer.from(floorKey), target: 'Create', result: 'Equal', create_revision: res.header.revision }],
-        success: [{ request_delete_range: { key: Buffer.from(floorKey) } }],
-      });
-    },
-    n,
-    'the Mutex’s two transactions alone',
-  );
-
-  const peerName = b.name('etcd3-lock');
-  await measure(
-    'etcd3 Lock',
-    async () => {
-      const lock = await client.lock(peerName).ttl(10).acquire();
-      await lock.release();
-    },
-    Math.ceil(n / 2),
-    'a fresh lease per acquire',
-  );
+  }
   return rows;
 }

@@ -1,5 +1,5 @@
 import type { Etcd3 } from 'etcd3';
-import { sleep } from './clock.js';
+import { clock, sleep } from './clock.js';
 import { scrape, total, watchers } from './metrics.js';
 
 /**
@@ -34,25 +34,26 @@ export async function waitForWatchers(metricsUrls: readonly string[], count: num
 }
 
 /**
- * Resolves once etcd's watch traffic has stopped: no watch request arrived in the last 200 ms.
+ * Resolves once etcd's watch traffic has stopped: no watch request arrived for 200 ms. Returns the
+ * monotonic time the last request was seen (the start, if none came), or undefined on timeout.
  * etcd3 sends one watch creation at a time per client, so after a burst of locks their creations
  * and cancellations trail behind; without this, that tail would load the next measurement.
  */
-export async function waitForWatchQuiet(metricsUrls: readonly string[], timeoutMs = 60_000): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
+export async function waitForWatchQuiet(metricsUrls: readonly string[], timeoutMs = 60_000): Promise<number | undefined> {
+  const deadline = clock() + timeoutMs;
   const requests = async (): Promise<number> =>
     total(await scrape(metricsUrls), 'grpc_server_msg_received_total', { grpc_method: 'Watch' });
   let last = await requests();
-  let quietSince = Date.now();
-  while (Date.now() < deadline) {
-    await sleep(50);
+  let lastChange = clock();
+  while (clock() < deadline) {
+    await sleep(25);
     const now = await requests();
     if (now !== last) {
       last = now;
-      quietSince = Date.now();
-    } else if (Date.now() - quietSince >= 200) {
-      return true;
+      lastChange = clock();
+    } else if (clock() - lastChange >= 200) {
+      return lastChange;
     }
   }
-  return false;
+  return undefined;
 }
