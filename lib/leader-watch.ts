@@ -2,6 +2,7 @@ import { EtcdPermissionDeniedError, type IKeyValue, type IWatchResponse, type Na
 import { EtcdUnavailableError, PermissionDeniedError } from './errors.js';
 import { Keyspace, isEntryOf, prefixOf } from './keys.js';
 import { callEtcd, type CallContext } from './policy.js';
+import { recoverWatchStream } from './watch-stream.js';
 
 /** Keys read per page when looking for the leader among an election's keys. */
 const PAGE = 16;
@@ -232,12 +233,20 @@ class PrefixFeed {
 
   constructor(client: Namespace, prefix: string) {
     this.watcher = client.watch().prefix(prefix).watcher();
-    this.watcher.on('connected', () => this.push({ kind: 'synced' }));
+    let registered = false;
+    this.watcher.on('connected', () => {
+      registered = true;
+      this.push({ kind: 'synced' });
+    });
+    this.watcher.on('disconnected', () => (registered = false));
     this.watcher.on('data', response => {
       if (response.events.length > 0) this.push({ kind: 'events', response });
     });
     // etcd3 has already typed the error by its message (e.g. EtcdPermissionDeniedError).
     this.watcher.on('error', error => {
+      // etcd refused to create the watch (permission, expired auth token): etcd3 then stalls the
+      // stream's other watches until it reconnects, with a fresh token.
+      if (!registered) recoverWatchStream(client, error);
       this.push({ kind: 'failed', error: error instanceof EtcdPermissionDeniedError ? error : new WatchFailure(error.message, { cause: error }) });
     });
   }

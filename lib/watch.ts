@@ -1,5 +1,5 @@
 import type { Namespace, Watcher } from 'etcd3';
-import { isStaleToken, renewWatchToken, watchStream } from './watch-token.js';
+import { isStaleToken, recoverWatchStream } from './watch-stream.js';
 
 /** Why a key watch asks its owner to look at etcd again. */
 export type WatchNews =
@@ -36,6 +36,7 @@ export function watchDeletion(client: Namespace, key: string, startRevision?: bi
   let watcher: Watcher;
   let cancelled = false;
   let connected = false;
+  let registered = false;
   let renewals = 0;
   let onReady!: (revision: bigint) => void;
   let onReadyFailed!: (error: Error) => void;
@@ -48,24 +49,25 @@ export function watchDeletion(client: Namespace, key: string, startRevision?: bi
   let onNews!: (news: WatchNews) => void;
   const news = new Promise<WatchNews>(resolve => (onNews = resolve));
   const open = (): void => {
-    const stream = watchStream(client);
-    const builder = stream.watch().key(key).only('delete');
+    const builder = client.watch().key(key).only('delete');
     if (startRevision !== undefined) builder.startRevision(startRevision.toString());
     watcher = builder.watcher();
     watcher.on('connected', res => {
       if (connected) onNews('reconnected');
-      connected = true;
+      connected = registered = true;
       onReady(BigInt(res.header.revision));
     });
     watcher.on('delete', kv => {
       deletedAt ??= BigInt(kv.mod_revision);
       onNews('deleted');
     });
+    watcher.on('disconnected', () => (registered = false));
     watcher.on('error', error => {
-      if (isStaleToken(error)) {
-        // etcd refused the watch for its stream's expired auth token: retry on a stream with a new one.
-        renewWatchToken(client, stream);
-        if (!connected && !cancelled && ++renewals <= 3) return open();
+      if (!registered) {
+        // etcd refused to create the watch, and etcd3 then stalls the stream's other watches.
+        recoverWatchStream(client, error);
+        // Refused for an expired auth token: the stream reconnects with a new one; watch again.
+        if (isStaleToken(error) && !connected && !cancelled && ++renewals <= 3) return open();
       }
       onReadyFailed(error);
       onNews('failed');

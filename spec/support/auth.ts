@@ -1,5 +1,7 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { watch } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { startCluster, type Cluster, type ClusterOptions } from './cluster.js';
 
 /** An etcd user the tests log in as. */
@@ -84,4 +86,38 @@ export async function startAuthCluster(options: AuthClusterOptions = {}): Promis
     throw error;
   }
   return { cluster, endpoints: cluster.endpoints, root, app1, nobody, stop: () => cluster.stop() };
+}
+
+/**
+ * Resolves with the first `count` JSON log lines of an etcd member (`member.logFile`) that `match`
+ * accepts, e.g. etcd's `"deleted a simple token"` (level info) when a token expires, or
+ * `"authenticated a user"` (level debug). Watches the file before each read, so no line is missed:
+ * an event, not a sleep.
+ */
+export async function logEntries(
+  file: string,
+  match: (entry: Record<string, unknown>) => boolean,
+  count = 1,
+): Promise<Record<string, unknown>[]> {
+  let changed: () => void = () => undefined;
+  const watcher = watch(file, () => changed());
+  try {
+    for (;;) {
+      const next = new Promise<void>(resolve => (changed = resolve));
+      const found: Record<string, unknown>[] = [];
+      for (const line of (await readFile(file, 'utf8')).split('\n')) {
+        let entry: Record<string, unknown>;
+        try {
+          entry = JSON.parse(line) as Record<string, unknown>;
+        } catch {
+          continue; // not JSON, or still being written
+        }
+        if (match(entry)) found.push(entry);
+        if (found.length >= count) return found;
+      }
+      await next;
+    }
+  } finally {
+    watcher.close();
+  }
 }

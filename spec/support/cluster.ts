@@ -13,6 +13,8 @@ export interface Member {
   readonly peerUrl: string;
   readonly metricsUrl: string;
   readonly dataDir: string;
+  /** The member's stdout and stderr (zap JSON lines; `--log-level=error` unless `args` say otherwise). */
+  readonly logFile: string;
   /** The running process, if any. */
   readonly pid: number | undefined;
   /** kill -9 the member; resolves when the process is gone. */
@@ -96,6 +98,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     const clientUrl = `${scheme}://127.0.0.1:${ports[i * 3]}`;
     const metricsUrl = `http://127.0.0.1:${ports[i * 3 + 2]}`;
     const dataDir = join(dir, name);
+    const logFile = join(dir, `${name}.log`);
     let child: ChildProcess | undefined;
     const flags = [
       `--name=${name}`,
@@ -114,7 +117,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       ...args,
     ];
     const launch = (): void => {
-      const log = openSync(join(dir, `${name}.log`), 'a');
+      const log = openSync(logFile, 'a');
       child = spawn(bin, flags, { stdio: ['ignore', log, log] });
       closeSync(log);
       running.add(child);
@@ -127,6 +130,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       peerUrl: peerUrl(i),
       metricsUrl,
       dataDir,
+      logFile,
       get pid() {
         return child?.exitCode === null && child.signalCode === null ? child.pid : undefined;
       },
