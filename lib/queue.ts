@@ -1,5 +1,5 @@
 import type { IKeyValue, IRangeRequest } from 'etcd3';
-import { LockTimeoutError, OwnershipLostError, PermissionDeniedError } from './errors.js';
+import { EtcdUnavailableError, LockTimeoutError, OwnershipLostError, PermissionDeniedError } from './errors.js';
 import { Keyspace, isEntryOf, keyOf, prefixOf } from './keys.js';
 import { callEtcd } from './policy.js';
 import type { LeaseBound, Session } from './session.js';
@@ -10,6 +10,8 @@ import { watchDeletion, type KeyWatch } from './watch.js';
 const PAGE = 8;
 /** How long a failed `lock()` waits for its key to be deleted before handing that to the background. */
 const ABANDON_GRACE_MS = 1000;
+/** Longest pause between reads of the queue while etcd is unavailable (each read has its own retries). */
+const INSPECT_RETRY_MAX_MS = 1000;
 
 /** Options for joining a queue. */
 export interface JoinOptions {
@@ -260,10 +262,10 @@ export class QueueEntry implements LeaseBound {
         await abortable(watch.ready, signal);
         // The watch is live: anything that happens from here on reaches us. Read once to see
         // whether it already happened.
-        const current = await this.inspect(signal);
+        const current = await this.inspectPatiently(signal);
         if (current?.key === predecessor.key && current.createRevision === predecessor.createRevision) {
           await abortable(watch.news, signal);
-          predecessor = await this.inspect(signal);
+          predecessor = await this.inspectPatiently(signal);
         } else {
           predecessor = current;
         }
@@ -272,6 +274,23 @@ export class QueueEntry implements LeaseBound {
       }
     }
     if (this.signal.aborted) throw this.signal.reason;
+  }
+
+  /**
+   * {@link inspect}, retrying while etcd is unavailable for as long as `signal` (which aborts when
+   * our lease may be gone) lets it: a fault that etcd survives, such as a member down, a leader
+   * election or a reset connection, must not cost a waiter its place in the queue.
+   */
+  private async inspectPatiently(signal: AbortSignal): Promise<QueueMember | undefined> {
+    for (let failures = 0; ; failures++) {
+      try {
+        return await abortable(this.inspect(signal), signal);
+      } catch (error) {
+        if (!(error instanceof EtcdUnavailableError) || signal.aborted) throw error;
+        const pause = Math.min(INSPECT_RETRY_MAX_MS, 100 * 2 ** Math.min(failures, 4) * (0.5 + Math.random()));
+        await abortable(new Promise(resolve => setTimeout(resolve, pause).unref()), signal);
+      }
+    }
   }
 
   /** Watches our own key for its whole life; its deletion means ownership is gone. */
@@ -292,7 +311,8 @@ export class QueueEntry implements LeaseBound {
       const renewed = this.watchOwnKey();
       try {
         await renewed.ready;
-        await this.inspect(this.signal);
+        // Until this read succeeds, a deletion while the watch was down would go unnoticed.
+        await this.inspectPatiently(this.signal);
       } catch {
         // inspect() marks the loss itself; other failures leave the new watch in charge.
       }
