@@ -6,6 +6,7 @@ export { Leadership } from './leadership.js';
 export { type LeaderInfo } from './leader-watch.js';
 export { LeaderElector, type LeaderElectorOptions } from './leader-elector.js';
 export { defaultRetryPolicy, isTransient } from './policy.js';
+export { resilientClientOptions } from './client-options.js';
 export { connectionSettingsFromEnv, etcdClientOptions, type ConnectionSettings } from './connection.js';
 export {
   EtcdConcurrencyError,
