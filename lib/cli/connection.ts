@@ -1,4 +1,5 @@
 import type { IOptions } from 'etcd3';
+import { connectionSettingsFromEnv, etcdClientOptions } from '../connection.js';
 import { UsageError, parseDuration, type OptionSpecs, type Values } from './args.js';
 
 /**
@@ -16,6 +17,19 @@ export const connectionOptions = {
     value: 'DURATION',
     description: 'fail when etcd does not answer within this (default: 5s)',
   },
+  cacert: {
+    type: 'string',
+    value: 'FILE',
+    description: "CA bundle that signed etcd's certificate; turns TLS on (default: $ETCDCTL_CACERT)",
+  },
+  cert: { type: 'string', value: 'FILE', description: 'client certificate for TLS (default: $ETCDCTL_CERT)' },
+  key: { type: 'string', value: 'FILE', description: "the client certificate's private key (default: $ETCDCTL_KEY)" },
+  user: { type: 'string', value: 'NAME[:PASSWORD]', description: 'etcd user (default: $ETCDCTL_USER)' },
+  password: {
+    type: 'string',
+    value: 'PASSWORD',
+    description: "the etcd user's password (default: $ETCDCTL_PASSWORD, which other users cannot see in ps)",
+  },
 } as const satisfies OptionSpecs;
 
 /** How to reach etcd, as the flags and the environment say. */
@@ -31,24 +45,37 @@ export interface Connection {
 export const DEFAULT_ENDPOINT = 'http://127.0.0.1:2379';
 
 /**
- * Builds the connection from `--endpoints` (or `ETCD_ENDPOINTS`) and `--dial-timeout`.
+ * Builds the connection from `--endpoints` (or `ETCD_ENDPOINTS`), `--dial-timeout`, and the TLS and
+ * auth flags with etcdctl's names (`--cacert`, `--cert`, `--key`, `--user`, `--password`, else
+ * etcdctl's `ETCDCTL_*` variables), turned into etcd3 options by {@link etcdClientOptions}.
  * @throws {UsageError} an empty or malformed endpoint, or a bad duration.
+ * @throws {InvalidArgumentError} a certificate without its key, a password without a user, an
+ * unreadable certificate or key file.
  */
 export function connectionFrom(values: Values, env: NodeJS.ProcessEnv): Connection {
-  const raw = stringValue(values.endpoints) ?? env.ETCD_ENDPOINTS ?? DEFAULT_ENDPOINT;
+  const fromEnv = connectionSettingsFromEnv(env);
+  const settings = {
+    caFile: stringValue(values.cacert) ?? fromEnv.caFile,
+    certFile: stringValue(values.cert) ?? fromEnv.certFile,
+    keyFile: stringValue(values.key) ?? fromEnv.keyFile,
+    username: stringValue(values.user) ?? fromEnv.username,
+    password: stringValue(values.password) ?? fromEnv.password,
+  };
+  const tls = settings.caFile !== undefined || settings.certFile !== undefined;
+  const raw = stringValue(values.endpoints) ?? (fromEnv.endpoints as string | undefined) ?? DEFAULT_ENDPOINT;
   const endpoints = raw
     .split(',')
     .map(s => s.trim())
     .filter(Boolean)
-    .map(normalizeEndpoint);
+    .map(e => normalizeEndpoint(e, tls));
   if (endpoints.length === 0) throw new UsageError(`--endpoints needs at least one URL. Got: ${JSON.stringify(raw)}`);
   const dialTimeout = parseDuration('dial-timeout', stringValue(values['dial-timeout']) ?? '5s', 'ms');
-  return { endpoints, dialTimeout, clientOptions: { hosts: endpoints } };
+  return { endpoints, dialTimeout, clientOptions: etcdClientOptions({ ...settings, endpoints }) };
 }
 
-/** `host:port` → `http://host:port`; a URL must be http(s) with a host and port. */
-function normalizeEndpoint(endpoint: string): string {
-  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(endpoint) ? endpoint : `http://${endpoint}`;
+/** `host:port` → `http://host:port` (`https://` with TLS settings); a URL must be http(s) with a host and port. */
+function normalizeEndpoint(endpoint: string, tls: boolean): string {
+  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(endpoint) ? endpoint : `${tls ? 'https' : 'http'}://${endpoint}`;
   let url: URL;
   try {
     url = new URL(withScheme);
