@@ -1,3 +1,6 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
 import { inspect } from 'node:util';
 import { ExponentialBackoff, handleWhen, retry, type RetryPolicy } from 'cockatiel';
 import { EtcdAuthenticationFailedError, EtcdPermissionDeniedError, Etcd3, type Namespace } from 'etcd3';
@@ -19,6 +22,21 @@ import { logEntries, startAuthCluster, etcdctlOn, type AuthCluster, type User } 
 import { startCluster, type Cluster, type Member } from './support/cluster.js';
 import { defer, keysUnder, session, uniqueName, waitForKeys } from './support/etcd.js';
 import { createPki, type Pki } from './support/tls.js';
+import { ExitCode } from '../lib/cli/exit-codes.js';
+
+const CLI = fileURLToPath(new URL('../lib/cli.ts', import.meta.url));
+
+/** Runs the CLI (from source, through tsx) to its end, with only `env` on top of a clean environment. */
+async function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; out: string; err: string }> {
+  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(ETCD_|ETCDCTL_)/.test(k)));
+  const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...base, ...env } });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const [code] = (await once(child, 'exit')) as [number | null];
+  return { code, out, err };
+}
 
 /** The default retry policy, counting its retries. */
 function countingPolicy(): { policy: RetryPolicy; retries: () => number } {
@@ -172,6 +190,33 @@ describe('TLS with client certificates', () => {
     });
   }
 
+  it('the CLI takes --cacert/--cert/--key or etcdctl’s variables; a refusal is a clear TLS error; no key material in its output', async () => {
+    const name = uniqueName('cli-tls');
+    const endpoints = cluster.endpoints.join(',');
+    const flags = ['--endpoints', endpoints, '--cacert', pki.caFile, '--cert', pki.client.certFile, '--key', pki.client.keyFile];
+    const runs = [
+      await runCli(['lock', name, ...flags, '--', 'sh', '-c', 'echo "held $ETCD_LOCK_KEY"']),
+      await runCli(['status', name, '--json'], {
+        ETCD_ENDPOINTS: endpoints,
+        ETCDCTL_CACERT: pki.caFile,
+        ETCDCTL_CERT: pki.client.certFile,
+        ETCDCTL_KEY: pki.client.keyFile,
+      }),
+      await runCli(['status', name, '--endpoints', endpoints, '--cacert', pki.caFile], { ETCD_CONCURRENCY_DEBUG: '1' }),
+      await runCli(['status', name, '--endpoints', endpoints, '--cacert', pki.caFile, '--cert', pki.client.certFile]),
+    ];
+    const [locked, status, refused, half] = runs as [(typeof runs)[0], (typeof runs)[0], (typeof runs)[0], (typeof runs)[0]];
+    expect(locked.code, locked.err).toBe(0);
+    expect(locked.out).toContain(`held ${name}/`);
+    expect(status.code, status.err).toBe(0);
+    expect(JSON.parse(status.out)).toEqual([]);
+    expect(refused.code).toBe(ExitCode.unavailable);
+    expect(refused.err).toMatch(/TLS handshake with etcd failed.*etcd refused our client certificate/);
+    expect(half.code).toBe(ExitCode.usage);
+    expect(half.err).toContain('A client certificate needs both certFile and keyFile');
+    for (const run of runs) for (const line of pemBody(pki.client.key)) expect(run.out + run.err).not.toContain(line);
+  });
+
   it('etcdClientOptions keeps the private key out of what logging or serialising the options shows', () => {
     const options = etcdClientOptions(good());
     expect(options.credentials?.privateKey).toEqual(pki.client.key);
@@ -273,6 +318,29 @@ describe('etcd users and roles', () => {
     const refused = await new Mutex(anonymous, `app1/${uniqueName()}`).lock().catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(PermissionDeniedError);
     expect((refused as Error).message).toContain('user name is empty');
+  });
+
+  it('the CLI takes --user/--password or etcdctl’s variables; no password in its output, errors or the command’s environment', async () => {
+    const endpoints = auth.endpoints.join(',');
+    const name = `app1/${uniqueName('cli-auth')}`;
+    const wrong = `wrong-${auth.app1.password}`;
+    const runs = [
+      await runCli(['lock', name, '--endpoints', endpoints, '--user', 'app1', '--password', auth.app1.password, '--', 'sh', '-c', 'env; echo done']),
+      await runCli(['status', name], { ETCD_ENDPOINTS: endpoints, ETCDCTL_USER: 'app1', ETCDCTL_PASSWORD: auth.app1.password }),
+      await runCli(['status', `app2/${uniqueName()}`, '--endpoints', endpoints, '--user', `app1:${auth.app1.password}`]),
+      await runCli(['status', name, '--endpoints', endpoints, '--user', 'app1', '--password', wrong], { ETCD_CONCURRENCY_DEBUG: '1' }),
+      await runCli(['status', name, '--endpoints', endpoints, '--password', auth.app1.password]),
+    ];
+    const [locked, status, denied, badPassword, noUser] = runs as [(typeof runs)[0], (typeof runs)[0], (typeof runs)[0], (typeof runs)[0], (typeof runs)[0]];
+    expect(locked.code, locked.err).toBe(0);
+    expect(locked.out).toContain('done');
+    expect(status.code, status.err).toBe(0);
+    expect(denied.code).toBe(ExitCode.permissionDenied);
+    expect(denied.err).toContain('permission denied');
+    expect(badPassword.code).toBe(ExitCode.permissionDenied);
+    expect(badPassword.err).toContain('authentication failed');
+    expect(noUser.code).toBe(ExitCode.usage);
+    for (const run of runs) for (const secret of [auth.app1.password, wrong]) expect(run.out + run.err).not.toContain(secret);
   });
 
   it('no password appears in errors, in logged or serialised options, or in the client', async () => {
