@@ -8,12 +8,13 @@
 //
 // Environment: ETCD_ENDPOINTS (comma-separated, default http://127.0.0.1:2379), ELECTION (the
 // election's name, default examples/scheduler), TTL (seconds, default 10), INTERVAL_MS (between
-// runs, default 5000), HEALTH_PORT (serve GET /healthz from elector.healthy() when set).
+// runs, default 5000), HEALTH_PORT (serve GET /healthz from elector.healthy() when set); for TLS
+// and etcd users, etcdctl's ETCDCTL_CACERT, ETCDCTL_CERT, ETCDCTL_KEY, ETCDCTL_USER, ETCDCTL_PASSWORD.
 import { createServer } from 'node:http';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Etcd3 } from 'etcd3';
-import { LeaderElector, type Leadership } from 'etcd-concurrency';
+import { LeaderElector, connectionSettingsFromEnv, etcdClientOptions, type Leadership } from 'etcd-concurrency';
 
 const name = process.env.ELECTION ?? 'examples/scheduler';
 const ttl = Number(process.env.TTL ?? 10);
@@ -23,7 +24,7 @@ const me = `${hostname()}:${process.pid}`;
 const runsKey = `${name}-runs`;
 
 const log = (message: string): void => console.log(`[${me}] ${message}`);
-const client = new Etcd3({ hosts: (process.env.ETCD_ENDPOINTS ?? 'http://127.0.0.1:2379').split(',') });
+const client = new Etcd3(etcdClientOptions(connectionSettingsFromEnv()));
 
 /** The periodic job: counts its runs in etcd, a write that commits only while we lead. */
 async function runJob(leadership: Leadership): Promise<void> {
