@@ -1,8 +1,8 @@
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InvalidArgumentError, LockTimeoutError, Mutex, Session } from '../lib/index.js';
+import { Election, InvalidArgumentError, LockTimeoutError, Mutex, Session } from '../lib/index.js';
 import { isEntryOf, prefixOf } from '../lib/keys.js';
-import { MAX_NAME_BYTES, MAX_TIMEOUT_MS, MAX_TTL_SECONDS } from '../lib/validate.js';
+import { MAX_NAME_BYTES, MAX_REQUEST_BYTES, MAX_TIMEOUT_MS, MAX_TTL_SECONDS } from '../lib/validate.js';
 import { freePorts, startCluster, type Cluster } from './support/cluster.js';
 import { client, keysUnder, session, uniqueName } from './support/etcd.js';
 
@@ -118,6 +118,23 @@ describe('hostile input', () => {
         expect((error as Error).message).toContain(`Got: ${Buffer.byteLength(tooLong)} bytes`);
         expect((error as Error).message.length).toBeLessThan(200);
       }
+      expect(await keysUnder(c, base)).toEqual([]);
+    });
+
+    it('the longest name with the largest election value fits in one request to etcd (default --max-request-bytes)', async () => {
+      const c = client();
+      const s = await session(c);
+      const base = `${uniqueName('big')}/`;
+      const name = base + 'n'.repeat(MAX_NAME_BYTES - Buffer.byteLength(base));
+      const largest = 'v'.repeat(MAX_REQUEST_BYTES / 2);
+      const election = new Election(s, name);
+      const leadership = await election.campaign(largest);
+      expect((await election.leader())?.value.length).toBe(largest.length);
+      await leadership.proclaim(`${largest.slice(1)}w`);
+      expect((await election.leader())?.value.endsWith('w')).toBe(true);
+      await expect(election.campaign(`${largest}v`)).rejects.toBeInstanceOf(InvalidArgumentError);
+      await expect(leadership.proclaim(`${largest}v`)).rejects.toBeInstanceOf(InvalidArgumentError);
+      await leadership.resign();
       expect(await keysUnder(c, base)).toEqual([]);
     });
 

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   Election,
   EtcdUnavailableError,
+  LeaderElector,
   Mutex,
   PermissionDeniedError,
   Session,
@@ -44,6 +45,17 @@ function countingPolicy(): { policy: RetryPolicy; retries: () => number } {
   let retries = 0;
   policy.onRetry(() => retries++);
   return { policy, retries: () => retries };
+}
+
+/** A promise and its resolve/reject (Promise.withResolvers needs Node 22). */
+function resolvers<T>(): { promise: Promise<T>; resolve: (value: T) => void; reject: (error: Error) => void } {
+  let resolve!: (value: T) => void;
+  let reject!: (error: Error) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
 }
 
 /** A client closed after the test. */
@@ -299,6 +311,30 @@ describe('etcd users and roles', () => {
     await waitForKeys(c, `${permitted}/`, 2);
     await holder.unlock();
     await (await waiting).unlock();
+  });
+
+  it('a LeaderElector given the app1 client leads under app1/, and reports PermissionDeniedError under app2/', async () => {
+    const c = as(auth.app1);
+    const led = resolvers<string>();
+    const refused = resolvers<Error>();
+    const allowed = new LeaderElector({
+      client: c,
+      name: `app1/${uniqueName('elector')}`,
+      value: 'me',
+      ttl: 5,
+      onStartedLeading: (_signal, leadership) => led.resolve(leadership.key),
+    });
+    const denied = new LeaderElector({
+      client: c,
+      name: `app2/${uniqueName('elector')}`,
+      ttl: 5,
+      onStartedLeading: () => refused.reject(new Error('led under app2/')),
+      onError: error => refused.resolve(error),
+    });
+    defer(() => Promise.all([allowed.stop(), denied.stop()]));
+    await Promise.all([allowed.start(), denied.start()]);
+    expect(await led.promise).toMatch(/^app1\//);
+    expect(await refused.promise).toBeInstanceOf(PermissionDeniedError);
   });
 
   it('a user without a role, a wrong password and a client without credentials are refused with PermissionDeniedError', async () => {
