@@ -313,6 +313,25 @@ describe('etcd users and roles', () => {
     await (await waiting).unlock();
   });
 
+  it('read permission on app1/ is enough to observe an election and for the CLI’s status, not to campaign or lock', async () => {
+    const name = `app1/${uniqueName('read')}`;
+    const leader = await new Election(await session(as(auth.app1)), name).campaign('seen by reader');
+    const reader = await session(as(auth.reader));
+    expect(await new Election(reader, name).leader()).toMatchObject({ key: leader.key, value: 'seen by reader' });
+    const next = observer(new Election(reader, name));
+    expect(await next()).toMatchObject({ key: leader.key });
+    const status = await runCli(['status', name, '--json', '--endpoints', auth.endpoints.join(',')], {
+      ETCDCTL_USER: 'reader',
+      ETCDCTL_PASSWORD: auth.reader.password,
+    });
+    expect(status.code, status.err).toBe(0);
+    expect(JSON.parse(status.out)).toMatchObject([{ key: leader.key, value: 'seen by reader' }]);
+    await expect(new Election(reader, name).campaign('no')).rejects.toBeInstanceOf(PermissionDeniedError);
+    await expect(new Mutex(reader, name).lock()).rejects.toBeInstanceOf(PermissionDeniedError);
+    await leader.resign();
+    expect(await next()).toBeUndefined();
+  });
+
   it('a LeaderElector given the app1 client leads under app1/, and reports PermissionDeniedError under app2/', async () => {
     const c = as(auth.app1);
     const led = resolvers<string>();

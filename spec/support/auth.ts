@@ -18,6 +18,8 @@ export interface AuthCluster {
   readonly root: User;
   /** User `app1`, whose only role (`app1-rw`) grants read-write on the prefix `app1/`. */
   readonly app1: User;
+  /** User `reader`, whose only role (`app1-r`) grants read on the prefix `app1/`. */
+  readonly reader: User;
   /** User `nobody`, who has no role at all. */
   readonly nobody: User;
   stop(): Promise<void>;
@@ -59,7 +61,8 @@ export function etcdctlOn(endpoints: string[], args: string[], input?: string, e
 /**
  * Starts a cluster (one member by default) with authentication enabled, the simple token provider
  * (`--auth-token=simple`), a `root` user, a user `app1` whose role grants read-write only on the
- * prefix `app1/`, and a user `nobody` with no role. Passwords are random per call.
+ * prefix `app1/`, a user `reader` with read only on `app1/`, and a user `nobody` with no role.
+ * Passwords are random per call.
  */
 export async function startAuthCluster(options: AuthClusterOptions = {}): Promise<AuthCluster> {
   const { tokenTtl, ...rest } = options;
@@ -70,22 +73,26 @@ export async function startAuthCluster(options: AuthClusterOptions = {}): Promis
   });
   const root = { username: 'root', password: secretPassword('root') };
   const app1 = { username: 'app1', password: secretPassword('app1') };
+  const reader = { username: 'reader', password: secretPassword('reader') };
   const nobody = { username: 'nobody', password: secretPassword('nobody') };
   const ctl = (args: string[], input?: string): Promise<string> => etcdctlOn(cluster.endpoints, args, input);
   try {
-    for (const user of [root, app1, nobody]) {
+    for (const user of [root, app1, reader, nobody]) {
       await ctl(['user', 'add', user.username, '--interactive=false'], `${user.password}\n`);
     }
     await ctl(['user', 'grant-role', 'root', 'root']);
     await ctl(['role', 'add', 'app1-rw']);
     await ctl(['role', 'grant-permission', 'app1-rw', 'readwrite', 'app1/', '--prefix=true']);
     await ctl(['user', 'grant-role', 'app1', 'app1-rw']);
+    await ctl(['role', 'add', 'app1-r']);
+    await ctl(['role', 'grant-permission', 'app1-r', 'read', 'app1/', '--prefix=true']);
+    await ctl(['user', 'grant-role', 'reader', 'app1-r']);
     await ctl(['auth', 'enable']);
   } catch (error) {
     await cluster.stop();
     throw error;
   }
-  return { cluster, endpoints: cluster.endpoints, root, app1, nobody, stop: () => cluster.stop() };
+  return { cluster, endpoints: cluster.endpoints, root, app1, reader, nobody, stop: () => cluster.stop() };
 }
 
 /**
