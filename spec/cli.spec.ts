@@ -120,7 +120,6 @@ describe('etcd-concurrency lock', () => {
     const lease = (await run.line(/^ready /)).split(' ')[1]!;
     await etcdctl(['lease', 'revoke', lease]);
     expect(await run.exited).toBe(ExitCode.lost);
-    expect(run.lines).toContain('ignoring SIGTERM');
     expect(run.stderr()).toMatch(/did not stop within 300 ms: sending SIGKILL/);
   });
 
@@ -178,6 +177,61 @@ describe('etcd-concurrency lock', () => {
     expect(await run.exited).toBe(ExitCode.notFound);
     expect(run.stderr()).toMatch(/cannot run "no-such-command-xyz": command not found/);
     expect(await keysUnder(c, `${name}/`)).toEqual([]);
+  });
+});
+
+describe('etcd-concurrency elect', () => {
+  const leadUntilInput = ['sh', '-c', 'echo "leading $ETCD_ELECTION_KEY $ETCD_ELECTION_REV $ETCD_FENCING_TOKEN"; read x; exit 3'];
+
+  it('runs the command only while leader, after `etcdctl elect` and an earlier CLI candidate step down, in campaign order', async () => {
+    const c = client();
+    const name = uniqueName('cli-elect');
+    const first = etcdctlProcess(['elect', name, 'etcdctl-candidate']);
+    await lineMatching(first, new RegExp(`^${name}/`));
+    const second = cli(['elect', name, 'second', '--', ...leadUntilInput]);
+    await waitForKeys(c, `${name}/`, 2);
+    const third = cli(['elect', name, 'third', '--', ...leadUntilInput]);
+    const queued = await waitForKeys(c, `${name}/`, 3);
+    expect(second.lines).toEqual([]);
+
+    first.kill('SIGINT'); // etcdctl resigns on an interrupt
+    const [, key, rev, token] = (await second.line(/^leading /)).split(' ') as [string, string, string, string];
+    expect([key, BigInt(token)]).toEqual(queued[1]);
+    expect(BigInt(rev)).toBeGreaterThanOrEqual(BigInt(token));
+    const leader = await etcdctl(['get', key, '--print-value-only']);
+    expect(leader.trim()).toBe('second');
+    expect(third.lines).toEqual([]);
+
+    second.child.stdin!.end('\n');
+    expect(await second.exited).toBe(3); // the command's own exit code
+    const thirdToken = BigInt((await third.line(/^leading /)).split(' ')[3]!);
+    expect(thirdToken).toBe(queued[2]![1]);
+    third.child.stdin!.end('\n');
+    expect(await third.exited).toBe(3);
+    expect(await keysUnder(c, `${name}/`)).toEqual([]);
+  });
+
+  it('stops the command and exits with the lost code when leadership is lost', async () => {
+    const c = client();
+    const name = uniqueName('cli-elect');
+    const run = cli(['elect', name, 'me', '--', ...exitOnTerm]);
+    const lease = (await run.line(/^ready /)).split(' ')[1]!;
+    await etcdctl(['lease', 'revoke', lease]);
+    expect(await run.exited).toBe(ExitCode.lost);
+    expect(run.lines).toContain('got SIGTERM');
+    expect(run.stderr()).toMatch(new RegExp(`lost the leadership of "${name}"`));
+    expect(await keysUnder(c, `${name}/`)).toEqual([]);
+  });
+
+  it('gives up campaigning after --timeout with the timed-out code', async () => {
+    const c = client();
+    const name = uniqueName('cli-elect');
+    const leader = etcdctlProcess(['elect', name, 'incumbent']);
+    const leaderKey = await lineMatching(leader, new RegExp(`^${name}/`));
+    const run = cli(['elect', name, 'me', '--timeout', '300', '--', 'echo', 'ran']);
+    expect(await run.exited).toBe(ExitCode.timedOut);
+    expect(run.lines).toEqual([]);
+    expect((await keysUnder(c, `${name}/`)).map(([k]) => k)).toEqual([leaderKey]);
   });
 });
 
@@ -242,6 +296,7 @@ describe('etcd-concurrency usage and errors', () => {
     [['status', 'x', '--ttl', '5'], /status does not take --ttl/],
     [['frobnicate'], /unknown command "frobnicate"/],
     [['lock', 'x'], /lock needs a command to run after "--"/],
+    [['elect', 'x', '--', 'true'], /elect needs <name> <value>; missing <value>/],
   ])('rejects %j with the usage code and one clear message', async (args, message) => {
     const run = cli(args);
     expect(await run.exited).toBe(ExitCode.usage);

@@ -12,6 +12,7 @@ import {
 import { UsageError, describeOptions, parseCommandLine, type OptionSpecs } from './args.js';
 import type { Command, Io } from './command.js';
 import { connectionFrom, connectionOptions } from './connection.js';
+import { electCommand } from './elect.js';
 import { ExitCode } from './exit-codes.js';
 import { lockCommand } from './lock.js';
 import { InterruptedError } from './signals.js';
@@ -20,7 +21,7 @@ import { statusCommand } from './status.js';
 const PROGRAM = 'etcd-concurrency';
 
 /** The subcommands, in the order `--help` lists them. */
-export const commands: Command[] = [lockCommand, statusCommand];
+export const commands: Command[] = [lockCommand, electCommand, statusCommand];
 
 const generalOptions = {
   help: { type: 'boolean', short: 'h', description: 'show help (for a command: etcd-concurrency <command> --help)' },
