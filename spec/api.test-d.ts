@@ -1,7 +1,17 @@
 import type { Etcd3, Namespace, ComparatorBuilder } from 'etcd3';
 import { describe, expectTypeOf, it } from 'vitest';
 import * as api from '../lib/index.js';
-import { Lock, Mutex, Session, type LockOptions, type SessionOptions } from '../lib/index.js';
+import {
+  Election,
+  LeaderElector,
+  Leadership,
+  Lock,
+  Mutex,
+  Session,
+  type LeaderInfo,
+  type LockOptions,
+  type SessionOptions,
+} from '../lib/index.js';
 
 describe('public types', () => {
   it('Session.create takes an Etcd3 client or a Namespace', () => {
@@ -22,6 +32,22 @@ describe('public types', () => {
     expectTypeOf<Lock['signal']>().toEqualTypeOf<AbortSignal>();
     expectTypeOf<Lock['ifOwner']>().returns.toEqualTypeOf<ComparatorBuilder>();
     expectTypeOf<Lock>().toExtend<AsyncDisposable>();
+  });
+
+  it('Election, Leadership and LeaderElector', () => {
+    expectTypeOf<Election['campaign']>().returns.resolves.toEqualTypeOf<Leadership>();
+    expectTypeOf<Election['leader']>().returns.resolves.toEqualTypeOf<LeaderInfo | undefined>();
+    expectTypeOf<ReturnType<Election['observe']>>().toExtend<AsyncIterable<LeaderInfo | undefined>>();
+    expectTypeOf<LeaderInfo['fencingToken']>().toEqualTypeOf<bigint>();
+    expectTypeOf<Leadership['fencingToken']>().toEqualTypeOf<bigint>();
+    expectTypeOf<Leadership['signal']>().toEqualTypeOf<AbortSignal>();
+    expectTypeOf<Leadership['proclaim']>().returns.resolves.toBeVoid();
+    expectTypeOf<Leadership['ifLeader']>().returns.toEqualTypeOf<ComparatorBuilder>();
+    expectTypeOf<Leadership>().toExtend<AsyncDisposable>();
+    expectTypeOf<LeaderElector['healthy']>().returns.toBeBoolean();
+    expectTypeOf<LeaderElector['isLeader']>().toBeBoolean();
+    expectTypeOf<LeaderElector['start']>().returns.resolves.toBeVoid();
+    expectTypeOf<LeaderElector['stop']>().returns.resolves.toBeVoid();
   });
 
   it('errors are classes with their context', () => {
