@@ -10,6 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { baseline } from './cases/baseline.js';
 import { election } from './cases/election.js';
 import { handoff } from './cases/handoff.js';
+import { memory } from './cases/memory.js';
 import { scale } from './cases/scale.js';
 import { throughput } from './cases/throughput.js';
 import { uncontended } from './cases/uncontended.js';
@@ -32,6 +33,7 @@ const cases: [string, Case][] = [
   ['4', scale],
   ['5', throughput],
   ['6', election],
+  ['7', memory],
 ];
 
 function etcdVersion(): string {

@@ -74,7 +74,7 @@ export class Bench {
   worker(file: string, args: string[], nodeFlags: string[] = []): Worker {
     const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', `${workersDir}${file}`, ...args], {
       stdio: ['pipe', 'pipe', 'inherit'],
-      env: { ...process.env, ETCD_ENDPOINTS: this.endpoints.join(',') },
+      env: { ...process.env, ETCD_ENDPOINTS: this.endpoints.join(','), BENCH_METRICS_URLS: this.metricsUrls.join(',') },
     });
     this.children.add(child);
     child.once('exit', () => this.children.delete(child));

@@ -27,7 +27,8 @@ export async function waitForKeys(client: Etcd3, prefix: string, count: number):
 export async function waitForWatchers(metricsUrls: readonly string[], count: number, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if ((await watchers(metricsUrls)) >= count) return true;
+    // A scrape can fail while a busy process or member answers slowly: try again.
+    if ((await watchers(metricsUrls).catch(() => -1)) >= count) return true;
     await sleep(20);
   }
   return false;

@@ -10,7 +10,7 @@ export type Scrape = Map<string, number>;
 export async function scrape(metricsUrls: readonly string[]): Promise<Scrape> {
   const texts = await Promise.all(
     metricsUrls.map(async url => {
-      const res = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(5000) });
+      const res = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(30_000) });
       return res.text();
     }),
   );
