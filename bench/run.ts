@@ -25,6 +25,14 @@ const only = args
   ?.slice('--only='.length)
   .split(',');
 
+// A rejection nobody handles would end the process (and leave the table unwritten); count them
+// instead and report them at the end: each one is a bug in the code under test.
+const unhandled: string[] = [];
+process.on('unhandledRejection', reason => {
+  const e = reason as { name?: string; message?: string } | undefined;
+  unhandled.push(`${e?.name ?? 'rejection'}: ${e?.message ?? String(reason)}`);
+});
+
 type Case = (b: Bench) => Promise<Row[]>;
 const cases: [string, Case][] = [
   ['1', async b => (await baseline(b)).rows],
@@ -81,7 +89,10 @@ async function main(): Promise<number> {
   );
   const dir = fileURLToPath(new URL('./results/', import.meta.url));
   await mkdir(dir, { recursive: true });
-  const json = JSON.stringify({ date: new Date().toISOString(), quick, seconds, machine, rows, failures }, null, 2);
+  if (unhandled.length > 0) {
+    process.stdout.write(`\n⚠ ${unhandled.length} unhandled promise rejection(s) during the run (each would have crashed a process). First: ${unhandled[0]}\n`);
+  }
+  const json = JSON.stringify({ date: new Date().toISOString(), quick, seconds, machine, rows, failures, unhandledRejections: unhandled }, null, 2);
   await writeFile(`${dir}latest.json`, `${json}\n`);
   for (const f of failures) process.stderr.write(`${f}\n`);
   return failures.length === 0 ? 0 : 1;

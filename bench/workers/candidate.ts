@@ -5,7 +5,9 @@
  */
 import { Etcd3 } from 'etcd3';
 import { Election, Session } from '../../lib/index.js';
-import { emit, endpoints } from './io.js';
+import { emit, endpoints, survivePromiseBugs } from './io.js';
+
+survivePromiseBugs();
 
 const [impl, name, ttl] = process.argv.slice(2) as ['ours' | 'etcd3', string, string];
 const client = new Etcd3({ hosts: endpoints() });

@@ -19,3 +19,14 @@ export function endpoints(): string[] {
   if (!value) throw new Error('ETCD_ENDPOINTS is not set');
   return value.split(',');
 }
+
+/**
+ * Keeps a worker alive through an unhandled rejection (a bug in the code under test, reported on
+ * stderr) so that the measurement it is part of can finish.
+ */
+export function survivePromiseBugs(): void {
+  let count = 0;
+  process.on('unhandledRejection', reason => {
+    if (count++ === 0) process.stderr.write(`worker ${process.pid}: unhandled rejection: ${String(reason)}\n`);
+  });
+}

@@ -9,7 +9,9 @@ import { randomBytes } from 'node:crypto';
 import { Mutex, Session, type Lock } from '../../lib/index.js';
 import { waitForWatchQuiet, waitForWatchers } from '../support/etcd.js';
 import { watchers } from '../support/metrics.js';
-import { emit, endpoints } from './io.js';
+import { emit, endpoints, survivePromiseBugs } from './io.js';
+
+survivePromiseBugs();
 
 const [impl, countArg] = process.argv.slice(2) as ['ours' | 'etcd3-lock' | 'etcd3-election', string];
 const count = Number(countArg);

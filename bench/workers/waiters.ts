@@ -8,7 +8,9 @@
 import { Etcd3 } from 'etcd3';
 import { Mutex, Session } from '../../lib/index.js';
 import { clock } from '../support/clock.js';
-import { commands, emit, endpoints } from './io.js';
+import { commands, emit, endpoints, survivePromiseBugs } from './io.js';
+
+survivePromiseBugs();
 
 const client = new Etcd3({ hosts: endpoints() });
 const session = await Session.create(client, { ttl: 30 });
