@@ -155,7 +155,7 @@ export async function handoff(b: Bench): Promise<Row[]> {
     contenders.push({
       subject: 'etcdctl lock (Go concurrency.Mutex)',
       note: 'waiter: etcdctl lock, holder: our Mutex',
-      every: 5,
+      every: b.pick(8, 5),
       async hold() {
         const lock = await holder.lock();
         return { release: () => lock.unlock() };
@@ -199,7 +199,7 @@ export async function handoff(b: Bench): Promise<Row[]> {
 
   const rows: Row[] = [];
   for (const delay of [5, 20, 200]) {
-    const iterations = delay >= 200 ? b.pick(6, 30) : b.pick(15, 100);
+    const iterations = delay >= 200 ? b.pick(3, 30) : b.pick(8, 100);
     const taken = contenders.map(() => ({ handoffs: [] as number[], late: [] as number[] }));
     // Two references per iteration: a put right after a sample (warm), and a put after the same
     // `delay` of quiet the release had (etcd and the client idle that long first). A put after

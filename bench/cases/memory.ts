@@ -24,7 +24,7 @@ export async function memory(b: Bench): Promise<Row[]> {
   };
   const one = (x: number, n: number) => ({ n, median: x, p99: x, min: x, max: x, mean: x });
   const rows: Row[] = [];
-  const count = b.pick(1000, 10_000);
+  const count = b.pick(500, 10_000);
   const ours = await run('ours', count);
   const note = (m: Memory, external: number | undefined): string =>
     `one process, ${m.seconds.toFixed(1)} s to set up; + ${Math.round(external ?? 0)} B outside the heap per lock`;
@@ -32,7 +32,7 @@ export async function memory(b: Bench): Promise<Row[]> {
     { case: '7 memory: heap per held lock', subject: 'etcd-concurrency Mutex', unit: 'B', summary: one(ours.heldBytes, count), note: note(ours, ours.heldExternal), detail: { ...ours } },
     { case: '7 memory: heap per waiting lock', subject: 'etcd-concurrency Mutex', unit: 'B', summary: one(ours.waitingBytes ?? Number.NaN, count), note: note(ours, ours.waitingExternal), detail: { ...ours } },
   );
-  const peerCount = b.pick(100, 1000);
+  const peerCount = b.pick(50, 1000);
   const lock = await run('etcd3-lock', peerCount);
   rows.push({ case: '7 memory: heap per held lock', subject: 'etcd3 Lock', unit: 'B', summary: one(lock.heldBytes, peerCount), note: `${note(lock, lock.heldExternal)}; a lease and keepalive stream each`, detail: { ...lock } });
   const elect = await run('etcd3-election', peerCount);

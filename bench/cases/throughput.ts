@@ -54,8 +54,8 @@ function sumWork(works: ServerWork[]): ServerWork {
 export async function throughput(b: Bench): Promise<Row[]> {
   const client = b.client();
   const session = await b.session(client);
-  const phaseMs = b.pick(500, 1000);
-  const rounds = b.pick(2, 6);
+  const phaseMs = b.pick(300, 1000);
+  const rounds = b.pick(1, 6);
   const base = b.name('throughput');
 
   const phase = async (t: Tally, op: (i: number) => Promise<void>, ms: number): Promise<void> => {
@@ -121,7 +121,7 @@ export async function throughput(b: Bench): Promise<Row[]> {
       },
     ],
   ];
-  for (const [, , op] of subjects) await phase(tally(), op, 300); // warm up
+  for (const [, , op] of subjects) await phase(tally(), op, b.pick(150, 300)); // warm up
   for (let round = 0; round < rounds; round++) {
     for (let k = 0; k < subjects.length; k++) {
       const [, t, op] = subjects[(round + k) % subjects.length]!;
