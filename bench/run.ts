@@ -5,8 +5,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { cpus } from 'node:os';
-import { spawnSync } from 'node:child_process';
+import { cpus, loadavg } from 'node:os';
 import { baseline } from './cases/baseline.js';
 import { election } from './cases/election.js';
 import { handoff } from './cases/handoff.js';
@@ -16,7 +15,7 @@ import { throughput } from './cases/throughput.js';
 import { uncontended } from './cases/uncontended.js';
 import { Bench } from './support/bench.js';
 import { clock } from './support/clock.js';
-import { markdown, type Row } from './support/report.js';
+import { compactMarkdown, markdown, type Row } from './support/report.js';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -44,14 +43,21 @@ const cases: [string, Case][] = [
   ['7', memory],
 ];
 
-function etcdVersion(): string {
-  const out = spawnSync(process.env.ETCD_BIN ?? 'etcd', ['--version'], { encoding: 'utf8' });
-  return /etcd Version: (\S+)/.exec(out.stdout ?? '')?.[1] ?? 'unknown';
+/** The server version etcd reports on its client URL. */
+async function etcdVersion(endpoint: string): Promise<string> {
+  try {
+    const res = await fetch(`${endpoint}/version`, { signal: AbortSignal.timeout(5000) });
+    return ((await res.json()) as { etcdserver?: string }).etcdserver ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
 }
 
 async function main(): Promise<number> {
   const started = clock();
+  const loadAtStart = loadavg();
   const bench = await Bench.start(quick);
+  const etcd = await etcdVersion(bench.endpoints[0]!);
   const stop = (): void => {
     void bench.close().finally(() => process.exit(130));
   };
@@ -77,9 +83,10 @@ async function main(): Promise<number> {
     nproc: cpus().length,
     cpu: cpus()[0]?.model ?? 'unknown',
     node: process.version,
-    etcd: etcdVersion(),
+    etcd,
     cluster: bench.cluster ? '3 members on loopback (started by the bench)' : `ETCD_ENDPOINTS=${bench.endpoints.join(',')}`,
-    loadavg: (await import('node:os')).loadavg(),
+    loadAtStart,
+    loadAtEnd: loadavg(),
   };
   const seconds = (clock() - started) / 1000;
   const table = markdown(rows);
@@ -94,6 +101,9 @@ async function main(): Promise<number> {
   }
   const json = JSON.stringify({ date: new Date().toISOString(), quick, seconds, machine, rows, failures, unhandledRejections: unhandled }, null, 2);
   await writeFile(`${dir}latest.json`, `${json}\n`);
+  const footer = `${machine.nproc} cores (${machine.cpu}), Node ${machine.node}, etcd ${machine.etcd}, ${machine.cluster}; ${quick ? '--quick, ' : ''}${seconds.toFixed(0)} s, load average ${machine.loadAtStart[0]!.toFixed(1)} at the start, ${machine.loadAtEnd[0]!.toFixed(1)} at the end.`;
+  await writeFile(`${dir}latest.md`, `${table}\n\n${footer}\n`);
+  await writeFile(`${dir}latest-compact.md`, `${compactMarkdown(rows)}\n\n${footer}\n`);
   for (const f of failures) process.stderr.write(`${f}\n`);
   return failures.length === 0 ? 0 : 1;
 }

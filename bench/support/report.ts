@@ -54,3 +54,15 @@ export function markdown(rows: readonly Row[]): string {
   }
   return out.join('\n');
 }
+
+/** The table without the notes column, for the README. */
+export function compactMarkdown(rows: readonly Row[]): string {
+  const out = ['| case | subject | n | median | p99 | ratio | target |', '| --- | --- | ---: | ---: | ---: | --- | --- |'];
+  for (const r of rows) {
+    const u = r.unit === 'ops/s' ? ' ops/s' : r.unit === 'B' ? ' B' : ` ${r.unit}`;
+    out.push(
+      `| ${r.case} | ${r.subject} | ${r.summary.n} | ${num(r.summary.median, r.unit)}${u} | ${num(r.summary.p99, r.unit)}${u} | ${ratio(r.ratio)} | ${target(r.target)} |`,
+    );
+  }
+  return out.join('\n');
+}
