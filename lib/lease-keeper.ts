@@ -29,6 +29,7 @@ export class LeaseKeeper {
   private pending: number[] = [];
   private tickTimer: NodeJS.Timeout | undefined;
   private deadlineTimer: NodeJS.Timeout | undefined;
+  private silenceTimer: NodeJS.Timeout | undefined;
   private failures = 0;
   private stopped = false;
 
@@ -51,6 +52,16 @@ export class LeaseKeeper {
     return Math.max(100, (this.grantedTtl * 1000) / 3);
   }
 
+  /**
+   * How long (ms) a keepalive may go unanswered before its stream is given up and another one opened:
+   * a quarter of the interval, from 0.3 s to 2 s. etcd answers in milliseconds, or after a leader
+   * election (1-2 s, and a new stream does no harm then); a member that is frozen or cut off never
+   * answers, and waiting for two unanswered keepalives would take until the deadline itself.
+   */
+  answerTimeout(): number {
+    return Math.min(2000, Math.max(300, this.interval() / 4));
+  }
+
   /** Sends a keepalive now, e.g. when something suggests the lease may be gone. */
   probe(): void {
     if (!this.stopped) this.schedule(0);
@@ -60,6 +71,7 @@ export class LeaseKeeper {
     this.stopped = true;
     clearTimeout(this.tickTimer);
     clearTimeout(this.deadlineTimer);
+    clearTimeout(this.silenceTimer);
     this.closeStream();
   }
 
@@ -73,9 +85,12 @@ export class LeaseKeeper {
     // Two keepalives unanswered: the stream is probably dead (a blackhole keeps the socket open).
     if (this.pending.length >= 2) this.closeStream();
     if (this.stream) {
+      const stream = this.stream;
       this.pending.push(now());
-      this.stream.write({ ID: this.id });
+      stream.write({ ID: this.id });
       this.schedule(this.interval());
+      clearTimeout(this.silenceTimer);
+      this.silenceTimer = setTimeout(() => this.onSilent(stream), this.answerTimeout());
       return;
     }
     this.openStream();
@@ -107,6 +122,7 @@ export class LeaseKeeper {
   private onAnswer(stream: KeepAliveStream, res: ILeaseKeepAliveResponse): void {
     if (this.stopped || stream !== this.stream) return;
     const sentAt = this.pending.shift() ?? now();
+    if (this.pending.length === 0) clearTimeout(this.silenceTimer);
     const ttl = Number(res.TTL);
     if (!(ttl > 0)) {
       this.stop();
@@ -127,6 +143,19 @@ export class LeaseKeeper {
     // Back off from 50 ms to 1 s, never past the deadline's own check.
     this.failures++;
     this.schedule(Math.min(1000, 50 * 2 ** Math.min(this.failures, 5)));
+  }
+
+  /**
+   * A keepalive went unanswered for {@link answerTimeout}: the stream's member is frozen or the
+   * connection is dead. Cancelling the stream makes etcd3 count a failure against that member (its
+   * circuit breaker opens after three in a row), so the next streams soon go to another member.
+   */
+  private onSilent(stream: KeepAliveStream): void {
+    if (this.stopped || stream !== this.stream || this.pending.length === 0) return;
+    this.closeStream();
+    this.lastError = new Error(`no keepalive answer within ${Math.round(this.answerTimeout())} ms`);
+    // At once: the member was given its time already, and the next stream may reach another.
+    this.schedule(0);
   }
 
   /** The last error from the keepalive stream, kept as the cause of an expiry. */
