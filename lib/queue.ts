@@ -283,6 +283,7 @@ export class QueueEntry implements LeaseBound {
    */
   private async inspectPatiently(signal: AbortSignal): Promise<QueueMember | undefined> {
     for (let failures = 0; ; failures++) {
+      signal.throwIfAborted();
       try {
         return await abortable(this.inspect(signal), signal);
       } catch (error) {
