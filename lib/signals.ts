@@ -34,9 +34,16 @@ export function withDeadline(
   };
 }
 
-/** Resolves or rejects with `promise`, or rejects with `signal.reason` as soon as the signal aborts. */
+/**
+ * Resolves or rejects with `promise`, or rejects with `signal.reason` as soon as the signal aborts.
+ * A rejection of `promise` that comes after the abort is handled here (ignored), never left to
+ * end the process as an unhandled rejection.
+ */
 export function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  if (signal.aborted) {
+    promise.catch(() => undefined);
+    return Promise.reject(signal.reason as Error);
+  }
   return new Promise<T>((resolve, reject) => {
     const onAbort = (): void => reject(signal.reason as Error);
     signal.addEventListener('abort', onAbort, { once: true });
