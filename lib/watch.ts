@@ -1,6 +1,15 @@
 import type { Namespace, Watcher } from 'etcd3';
 import { isStaleToken, recoverWatchStream } from './watch-stream.js';
 
+/**
+ * A watch that etcd has not registered this many ms after it was opened (or after its stream
+ * dropped) is stuck: its stream went to a member that accepts connections but answers nothing (a
+ * frozen process, a dead path behind a proxy). gRPC has no timeout for that handshake and its
+ * keepalive only watches established connections, so the stream would wait as long as the member
+ * does. Breaking it makes etcd3 count a failure against that member and reconnect, soon elsewhere.
+ */
+const REGISTER_TIMEOUT_MS = 3000;
+
 /** Why a key watch asks its owner to look at etcd again. */
 export type WatchNews =
   /** The key was deleted. */
@@ -38,6 +47,15 @@ export function watchDeletion(client: Namespace, key: string, startRevision?: bi
   let connected = false;
   let registered = false;
   let renewals = 0;
+  let watchdog: NodeJS.Timeout | undefined;
+  const armWatchdog = (): void => {
+    clearTimeout(watchdog);
+    watchdog = setTimeout(() => {
+      if (registered || cancelled) return;
+      recoverWatchStream(client, new Error(`the watch on ${key} was not registered within ${REGISTER_TIMEOUT_MS} ms`));
+      armWatchdog();
+    }, REGISTER_TIMEOUT_MS).unref();
+  };
   let onReady!: (revision: bigint) => void;
   let onReadyFailed!: (error: Error) => void;
   const ready = new Promise<bigint>((resolve, reject) => {
@@ -52,6 +70,7 @@ export function watchDeletion(client: Namespace, key: string, startRevision?: bi
     const builder = client.watch().key(key).only('delete');
     if (startRevision !== undefined) builder.startRevision(startRevision.toString());
     watcher = builder.watcher();
+    armWatchdog();
     watcher.on('connected', res => {
       if (connected) onNews('reconnected');
       connected = registered = true;
@@ -61,7 +80,10 @@ export function watchDeletion(client: Namespace, key: string, startRevision?: bi
       deletedAt ??= BigInt(kv.mod_revision);
       onNews('deleted');
     });
-    watcher.on('disconnected', () => (registered = false));
+    watcher.on('disconnected', () => {
+      registered = false;
+      armWatchdog();
+    });
     watcher.on('error', error => {
       if (!registered) {
         // etcd refused to create the watch, and etcd3 then stalls the stream's other watches.
@@ -69,6 +91,7 @@ export function watchDeletion(client: Namespace, key: string, startRevision?: bi
         // Refused for an expired auth token: the stream reconnects with a new one; watch again.
         if (isStaleToken(error) && !connected && !cancelled && ++renewals <= 3) return open();
       }
+      clearTimeout(watchdog);
       onReadyFailed(error);
       onNews('failed');
     });
@@ -83,6 +106,7 @@ export function watchDeletion(client: Namespace, key: string, startRevision?: bi
     cancel() {
       if (cancelled) return;
       cancelled = true;
+      clearTimeout(watchdog);
       watcher.cancel().catch(() => undefined);
     },
   };
