@@ -4,7 +4,8 @@ import { Keyspace, isEntryOf, keyOf, prefixOf } from './keys.js';
 import { callEtcd } from './policy.js';
 import type { LeaseBound, Session } from './session.js';
 import { abortable, withDeadline } from './signals.js';
-import { watchDeletion, type KeyWatch } from './watch.js';
+import { watchOwnKey, type OwnKeySubscription } from './own-key-watch.js';
+import { watchDeletion } from './watch.js';
 
 /** Keys read per page when looking for our predecessor. */
 const PAGE = 8;
@@ -93,7 +94,7 @@ export class QueueEntry implements LeaseBound {
   private readonly lost = new AbortController();
   private readonly value: Buffer;
   private creation: Promise<QueueMember | undefined> | undefined;
-  private ownWatch: KeyWatch | undefined;
+  private ownWatch: OwnKeySubscription | undefined;
   private releasing: Promise<void> | undefined;
 
   private constructor(
@@ -156,10 +157,10 @@ export class QueueEntry implements LeaseBound {
 
   private create(): Promise<QueueMember | undefined> {
     const key = this.keys.key(this.key);
-    // Watch our key from "now", concurrently with creating it: a synced watch delivers its
-    // deletion at once (one started at our create revision would be served by etcd's 100 ms
-    // catch-up loop as soon as the store has moved on).
-    const ownWatch = this.watchOwnKey();
+    // Watch our key from "now", concurrently with creating it (or reuse the watch an earlier hold
+    // of the same key left): a synced watch delivers its deletion at once, where one started at
+    // our create revision would be served by etcd's 100 ms catch-up loop once the store moved on.
+    const ownWatch = this.subscribeOwnKey();
     this.creation = callEtcd(this.session.ctx, `join the queue of "${this.name}"`, options =>
       this.session.client.kv.txn(
         {
@@ -195,12 +196,12 @@ export class QueueEntry implements LeaseBound {
    * If etcd registered our own-key watch only after our key was created, a deletion in between
    * would not reach it: read once to make sure the key is still ours.
    */
-  private async confirmWatched(watch: KeyWatch): Promise<void> {
+  private async confirmWatched(watch: OwnKeySubscription): Promise<void> {
     try {
       const registeredAt = await watch.ready;
-      if (registeredAt >= this.createRevision && this.ownWatch === watch) await this.inspect(this.signal);
+      if (registeredAt >= this.createRevision && !this.lost.signal.aborted) await this.inspect(this.signal);
     } catch {
-      // inspect() marks a loss itself; a failed watch is replaced by watchOwnKey's handler.
+      // inspect() marks a loss itself; a failed watch is renewed, and then asks for a recheck.
     }
   }
 
@@ -295,35 +296,37 @@ export class QueueEntry implements LeaseBound {
   }
 
   /** Watches our own key for its whole life; its deletion means ownership is gone. */
-  private watchOwnKey(): KeyWatch {
-    const watch = watchDeletion(this.session.client, this.key);
-    this.ownWatch = watch;
-    void watch.news.then(async news => {
-      // News can come before the creating transaction's answer: act once we know our revision.
-      if (this.createRevision === 0n) await this.creation?.catch(() => undefined);
-      if (this.ownWatch !== watch || this.lost.signal.aborted || this.createRevision === 0n) return;
-      watch.cancel();
-      if (news === 'deleted' && (watch.deletedAt ?? 0n) >= this.createRevision) {
-        this.markLost('deleted');
-        return;
-      }
-      // The watch died or reconnected, or it reported the deletion of an earlier key of the same
-      // name (its member lags the one that created ours): watch again from now, then check.
-      const renewed = this.watchOwnKey();
-      try {
-        await renewed.ready;
-        // Until this read succeeds, a deletion while the watch was down would go unnoticed.
-        await this.inspectPatiently(this.signal);
-      } catch {
-        // inspect() marks the loss itself; other failures leave the new watch in charge.
-      }
+  private subscribeOwnKey(): OwnKeySubscription {
+    this.ownWatch = watchOwnKey(this.session, this.key, {
+      deleted: revision => void this.ownKeyDeleted(revision),
+      recheck: () => void this.recheckOwnKey(),
     });
-    return watch;
+    return this.ownWatch;
+  }
+
+  private async ownKeyDeleted(revision: bigint): Promise<void> {
+    // News can come before the creating transaction's answer: act once we know our revision.
+    if (this.createRevision === 0n) await this.creation?.catch(() => undefined);
+    if (this.lost.signal.aborted || this.createRevision === 0n) return;
+    // An older deletion is of an earlier key of the same name (an earlier hold, or seen late
+    // through a member that lags the one that created ours): not ours.
+    if (revision >= this.createRevision) this.markLost('deleted');
+  }
+
+  /** The watch was down and is live again: read once, as a deletion meanwhile went unseen. */
+  private async recheckOwnKey(): Promise<void> {
+    if (this.createRevision === 0n) await this.creation?.catch(() => undefined);
+    if (this.lost.signal.aborted || this.createRevision === 0n) return;
+    try {
+      await this.inspectPatiently(this.signal);
+    } catch {
+      // inspect() marks the loss itself; other failures leave the watch in charge.
+    }
   }
 
   private markLost(reason: 'deleted' | 'session' | 'released', cause?: unknown): void {
     if (this.lost.signal.aborted) return;
-    this.ownWatch?.cancel();
+    this.ownWatch?.unsubscribe();
     this.session.detach(this);
     this.lost.abort(
       reason === 'released'

@@ -41,7 +41,16 @@ export interface KeyWatch {
  * synced watcher and delivers a deletion at once, instead of from the catch-up loop that serves
  * watches starting in the past (every 100 ms). Callers re-read etcd after `ready` to close the gap.
  */
-export function watchDeletion(client: Namespace, key: string, startRevision?: bigint): KeyWatch {
+export function watchDeletion(
+  client: Namespace,
+  key: string,
+  startRevision?: bigint,
+  /**
+   * Called for every piece of news, not only the first (which resolves `news`), with the
+   * deletion's revision for `'deleted'`: for a watch that outlives one deletion.
+   */
+  onEach?: (news: WatchNews, revision?: bigint) => void,
+): KeyWatch {
   let watcher: Watcher;
   let cancelled = false;
   let connected = false;
@@ -72,13 +81,18 @@ export function watchDeletion(client: Namespace, key: string, startRevision?: bi
     watcher = builder.watcher();
     armWatchdog();
     watcher.on('connected', res => {
-      if (connected) onNews('reconnected');
+      if (connected) {
+        onNews('reconnected');
+        onEach?.('reconnected');
+      }
       connected = registered = true;
       onReady(BigInt(res.header.revision));
     });
     watcher.on('delete', kv => {
-      deletedAt ??= BigInt(kv.mod_revision);
+      const revision = BigInt(kv.mod_revision);
+      deletedAt ??= revision;
       onNews('deleted');
+      onEach?.('deleted', revision);
     });
     watcher.on('disconnected', () => {
       registered = false;
@@ -94,6 +108,7 @@ export function watchDeletion(client: Namespace, key: string, startRevision?: bi
       clearTimeout(watchdog);
       onReadyFailed(error);
       onNews('failed');
+      onEach?.('failed');
     });
   };
   open();
