@@ -60,6 +60,9 @@ export function defaultRetryPolicy(): IPolicy {
   });
 }
 
+/** A call's time is shared by at least this many attempts (one stuck on a frozen member cannot use it all). */
+const ATTEMPTS_PER_CALL = 4;
+
 /** How calls to etcd are made: the retry policy and the deadline of each call. */
 export interface CallContext {
   readonly policy: IPolicy;
@@ -69,8 +72,9 @@ export interface CallContext {
 
 /**
  * Runs one etcd operation under the retry policy, within `ctx.callTimeout` ms in all, retries and
- * backoff included. Each attempt gets the time left as its gRPC deadline, but at most half of the
- * call's, so an attempt stuck on a dead or frozen member leaves time for one on another member.
+ * backoff included. Each attempt gets the time left as its gRPC deadline, but at most a quarter
+ * of the call's: an attempt stuck on a dead or frozen member leaves time for three more, enough for
+ * etcd3's circuit breaker (three failures in a row) to send the rest to other members.
  * Rejects with `signal.reason` when the signal aborts (once the attempt in flight has settled, so a
  * write is never left in flight behind the caller's back), {@link PermissionDeniedError} at once on
  * a permission error, and {@link EtcdUnavailableError} when the policy gives up on a transient error
@@ -91,7 +95,7 @@ export async function callEtcd<T>(
     const attempts = ctx.policy.execute(async () => {
       signal?.throwIfAborted();
       try {
-        return await fn({ deadline: Math.min(deadline, Date.now() + ctx.callTimeout / 2) });
+        return await fn({ deadline: Math.min(deadline, Date.now() + ctx.callTimeout / ATTEMPTS_PER_CALL) });
       } catch (error) {
         lastError = error;
         throw error;

@@ -20,7 +20,7 @@ export interface SessionOptions {
   /**
    * Deadline of each etcd call made for this session and its locks, retries included, in ms: an
    * unreachable cluster makes the call fail with an {@link EtcdUnavailableError} within it. Each
-   * attempt gets at most half of it, so one stuck on a frozen member leaves time for another.
+   * attempt gets at most a quarter of it, so one stuck on a frozen member leaves time for others.
    * Default: `5000`.
    */
   callTimeout?: number;
