@@ -75,13 +75,13 @@ export class Session implements AsyncDisposable {
       let granted = Number(res.TTL);
       if (now() - sentAt > (granted * 1000) / 3) {
         // The answer was slow (e.g. etcd was electing a leader): renew before trusting the lease.
-        const renewed = await callEtcd(
-          ctx,
-          'renew a new lease',
-          () => keepAliveOnce(client, res.ID, callTimeout),
+        scope.signal.throwIfAborted();
+        const renewed = await abortable(
+          callEtcd(ctx, 'renew a new lease', () => keepAliveOnce(client, res.ID, callTimeout), scope.signal),
           scope.signal,
-        ).catch(async (error: unknown) => {
-          await client.leaseClient.leaseRevoke({ ID: res.ID }).catch(() => undefined);
+        ).catch((error: unknown) => {
+          // Not awaited: `timeout` is up, or etcd is failing; the lease expires by itself anyway.
+          client.leaseClient.leaseRevoke({ ID: res.ID }, { deadline: Date.now() + callTimeout }).catch(() => undefined);
           throw error;
         });
         if (!(renewed.ttl > 0)) throw new LeaseLostError(BigInt(res.ID).toString(16), 'expired');
