@@ -101,8 +101,10 @@ export class Session implements AsyncDisposable {
   /**
    * Aborts when the lease can no longer be trusted or the session is closed. `reason` is a
    * {@link LeaseLostError} or a {@link SessionClosedError}. It aborts when a keepalive answer says
-   * the lease is gone, when the conservative deadline passes unacknowledged, or on `close()`:
-   * never later than etcd could have expired the lease.
+   * the lease is gone, when no keepalive was acknowledged in time, or on `close()`. The deadline is
+   * conservative (the send time of the last acknowledged keepalive plus the TTL etcd granted), and
+   * the signal aborts a tenth of the TTL (at most 1 s) before it: never later than etcd could have
+   * expired the lease, with room for a timer that runs late.
    */
   readonly signal: AbortSignal;
 
