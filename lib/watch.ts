@@ -10,6 +10,9 @@ import { isStaleToken, recoverWatchStream } from './watch-stream.js';
  */
 const REGISTER_TIMEOUT_MS = 3000;
 
+/** When a watch on each client's stream was last registered or delivered an event (monotonic ms). */
+const streamProgress = new WeakMap<Namespace, number>();
+
 /** Why a key watch asks its owner to look at etcd again. */
 export type WatchNews =
   /** The key was deleted. */
@@ -57,13 +60,18 @@ export function watchDeletion(
   let registered = false;
   let renewals = 0;
   let watchdog: NodeJS.Timeout | undefined;
-  const armWatchdog = (): void => {
+  const armWatchdog = (since = performance.now()): void => {
     clearTimeout(watchdog);
+    const last = Math.max(since, streamProgress.get(client) ?? 0);
     watchdog = setTimeout(() => {
       if (registered || cancelled) return;
+      // etcd3 registers a stream's watches one at a time: behind hundreds of others a watch can
+      // wait seconds for its turn on a healthy stream. Only a stream that made no progress at all
+      // (no watch registered, no event) for the whole period is stuck.
+      if ((streamProgress.get(client) ?? 0) > last) return armWatchdog(since);
       recoverWatchStream(client, new Error(`the watch on ${key} was not registered within ${REGISTER_TIMEOUT_MS} ms`));
       armWatchdog();
-    }, REGISTER_TIMEOUT_MS).unref();
+    }, Math.max(0, last + REGISTER_TIMEOUT_MS - performance.now())).unref();
   };
   let onReady!: (revision: bigint) => void;
   let onReadyFailed!: (error: Error) => void;
@@ -81,6 +89,7 @@ export function watchDeletion(
     watcher = builder.watcher();
     armWatchdog();
     watcher.on('connected', res => {
+      streamProgress.set(client, performance.now());
       if (connected) {
         onNews('reconnected');
         onEach?.('reconnected');
@@ -89,6 +98,7 @@ export function watchDeletion(
       onReady(BigInt(res.header.revision));
     });
     watcher.on('delete', kv => {
+      streamProgress.set(client, performance.now());
       const revision = BigInt(kv.mod_revision);
       deletedAt ??= revision;
       onNews('deleted');
