@@ -1,0 +1,446 @@
+import type { ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { Etcd3 } from 'etcd3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { resilientClientOptions } from '../lib/index.js';
+import { startCluster, waitHealthy, type Cluster } from './support/cluster.js';
+import { fixture, uniqueName } from './support/etcd.js';
+import {
+  FaultLog,
+  compactNow,
+  deleteKey,
+  freezeProcess,
+  leaderOf,
+  revokeLease,
+  sharedClock,
+  thawProcess,
+  waitForDeletion,
+} from './support/faults.js';
+import { startProxies, type ProxySet } from './support/proxy.js';
+
+// A Jepsen-style check of the lock under faults. K client processes (spec/fixtures/checker-client.ts)
+// take one lock in turns, each hold a guarded read-modify-write of a counter through
+// lock.ifOwner(), while a schedule injects every fault of spec/support/ (partitions, pauses,
+// member loss, compaction, an operator's revoke and delete). Each client reaches etcd through its
+// own proxies. Afterwards the history the clients reported, and etcd's own records of the writes,
+// are checked. CHECKER_SEED=<n> replays a schedule.
+
+const K = 4;
+const TTL = 3;
+const LOCK_TIMEOUT_MS = 4000;
+const CALL_TIMEOUT_MS = 2000;
+/** How many times the schedule goes through every kind of fault. */
+const ROUNDS = 2;
+/** A call may end this much after its budget (timers and pipes run late on a busy machine). */
+const CALL_SLACK_MS = 300;
+
+/** A JSON line a client printed. */
+interface Event {
+  e: string;
+  id: string;
+  t?: number;
+  [field: string]: unknown;
+}
+
+interface Hold {
+  id: string;
+  cycle: number;
+  token: bigint;
+  lease: string;
+  key: string;
+  acquire: number;
+  /** When its signal aborted: by our unlock, or a loss. Infinity if it never did. */
+  end: number;
+  endReason: string;
+  write: { outcome: string; read?: number; start?: number; end?: number };
+}
+
+/** Every event of every client, in arrival order, with a way to wait for the next one that matches. */
+class Bus {
+  readonly events: Event[] = [];
+  private wakers: (() => void)[] = [];
+
+  push(event: Event): void {
+    this.events.push(event);
+    for (const wake of this.wakers.splice(0)) wake();
+  }
+
+  /** The first event from index `from` on that matches, once it has arrived; undefined after `timeoutMs`. */
+  async next(match: (e: Event) => boolean, timeoutMs: number, from = this.events.length): Promise<Event | undefined> {
+    const deadline = Date.now() + timeoutMs;
+    for (let i = from; ; ) {
+      for (; i < this.events.length; i++) if (match(this.events[i]!)) return this.events[i];
+      const left = deadline - Date.now();
+      if (left <= 0) return undefined;
+      await new Promise<void>(resolve => {
+        const timer = setTimeout(resolve, left);
+        this.wakers.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+}
+
+/** A small deterministic PRNG (mulberry32), so a seed replays a schedule. */
+function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const external = Boolean(process.env.ETCD_ENDPOINTS) || process.env.ETCD_TESTCONTAINERS === '1';
+
+describe.skipIf(external)('checker: K clients × lock cycles under faults', () => {
+  let cluster: Cluster;
+  let observer: Etcd3;
+  beforeAll(async () => {
+    cluster = await startCluster();
+    observer = new Etcd3(resilientClientOptions({ hosts: cluster.endpoints }));
+  });
+  afterAll(async () => {
+    observer?.close();
+    await cluster?.stop();
+  });
+
+  it('no lost update, fencing tokens in order, no overlapping holds, nothing left, no call past its timeout', async () => {
+    const seed = Number(process.env.CHECKER_SEED ?? Math.floor(Math.random() * 2 ** 31));
+    const rand = random(seed);
+    const pick = <T>(items: T[]): T => items[Math.floor(rand() * items.length)]!;
+    const name = uniqueName('checker');
+    const data = `${name}-data`;
+    const prefix = `${name}/`;
+    const bus = new Bus();
+    const log = new FaultLog();
+    const started = sharedClock();
+
+    // The clients, each behind proxies of its own.
+    const clients: { id: string; child: ChildProcess; net: ProxySet; exited: Promise<number | null> }[] = [];
+    for (let i = 0; i < K; i++) {
+      const id = `c${i}`;
+      const net = await startProxies(cluster.endpoints);
+      const child = fixture(
+        'checker-client.ts',
+        [id, name, data, String(TTL), String(LOCK_TIMEOUT_MS), String(CALL_TIMEOUT_MS), '100000'],
+        { stdio: ['pipe', 'pipe', 'pipe'], env: { ETCD_ENDPOINTS: net.urls.join(',') } },
+      );
+      let buffer = '';
+      child.stdout!.on('data', (d: Buffer) => {
+        buffer += d.toString();
+        const lines = buffer.split('\n');
+        buffer = lines.pop() ?? '';
+        for (const line of lines) if (line.trim()) bus.push(JSON.parse(line) as Event);
+      });
+      let stderr = '';
+      child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      const exited = once(child, 'exit').then(([code]) => {
+        if (code !== 0) console.error(`client ${id} exited ${code}: ${stderr.slice(-2000)}`);
+        return code as number | null;
+      });
+      clients.push({ id, child, net, exited });
+    }
+    const byId = (id: string) => clients.find(c => c.id === id)!;
+    /** The client whose current session holds `lease` (hex). */
+    const ownerOf = (lease: string) => bus.events.find(e => e.e === 'session' && e.lease === lease)?.id;
+    const acquired = (timeoutMs = 5000, from?: number) => bus.next(e => e.e === 'acquired', timeoutMs, from);
+    const progress = (timeoutMs: number) =>
+      bus.next(e => e.e === 'hold' && (e.write as { outcome: string }).outcome === 'committed', timeoutMs);
+    const bounded = <T>(promise: Promise<T>, ms: number): Promise<T | undefined> =>
+      Promise.race([promise, new Promise<undefined>(resolve => setTimeout(() => resolve(undefined), ms))]);
+
+    const revocations: { at: number; lease?: string; key?: string }[] = [];
+    const victims: { at: number; key: string }[] = [];
+    const blackholes: { holder: string; cycle: number; cut: number }[] = [];
+    const freezes: { id: string; from: number; to: number }[] = [];
+
+    /** Asks a client for a long hold and resolves when it has it (so a fault lands mid-hold). */
+    const longHolder = async (): Promise<Event | undefined> => {
+      const c = pick(clients);
+      const from = bus.events.length;
+      c.child.stdin!.write('long\n');
+      return bus.next(e => e.e === 'acquired' && e.id === c.id && e.long === true, 15_000, from);
+    };
+
+    const faults: Record<string, () => Promise<void>> = {
+      'blackhole holder': async () => {
+        const acq = await longHolder();
+        if (!acq) return;
+        const c = byId(acq.id);
+        c.net.set('blackhole');
+        const cut = sharedClock();
+        log.note('blackhole', c.id, `holding token ${acq.token as string}`);
+        blackholes.push({ holder: c.id, cycle: acq.cycle as number, cut });
+        // Its lease expires in etcd, and its key with it; then the path heals.
+        await bounded(waitForDeletion(observer, acq.key as string), 3 * TTL * 1000);
+        await acquired(3000);
+        c.net.set('pass');
+        log.note('heal', c.id);
+      },
+      'freeze holder': async () => {
+        const acq = await longHolder();
+        if (!acq) return;
+        const c = byId(acq.id);
+        freezeProcess(c.child);
+        const from = sharedClock();
+        log.note('SIGSTOP', c.id, `holding token ${acq.token as string}`);
+        await bounded(waitForDeletion(observer, acq.key as string), 3 * TTL * 1000);
+        await bus.next(e => e.e === 'acquired' && e.id !== c.id, 3000);
+        thawProcess(c.child);
+        freezes.push({ id: c.id, from, to: sharedClock() });
+        log.note('SIGCONT', c.id);
+      },
+      'kill -9 leader': async () => {
+        const leader = await leaderOf(cluster);
+        await leader.kill();
+        log.note('kill -9', leader.name, 'raft leader');
+        await progress(8000);
+        await leader.restart();
+        log.note('restart', leader.name);
+      },
+      'freeze leader': async () => {
+        const leader = await leaderOf(cluster);
+        leader.freeze();
+        log.note('SIGSTOP', leader.name, 'raft leader');
+        await progress(8000);
+        leader.thaw();
+        log.note('SIGCONT', leader.name);
+      },
+      'reset client': async () => {
+        const c = pick(clients);
+        c.net.set('reset');
+        c.net.set('pass');
+        log.note('reset connections', c.id);
+      },
+      'refuse client': async () => {
+        const c = pick(clients);
+        c.net.set('reset');
+        c.net.set('refuse');
+        log.note('refuse connections', c.id);
+        await bus.next(e => e.e === 'acquired' && e.id !== c.id, 3000);
+        c.net.set('pass');
+        log.note('heal', c.id);
+      },
+      'strand client': async () => {
+        const c = pick(clients);
+        c.net.set('strand');
+        log.note('strand connections', c.id, 'open connections silently dead; new ones pass');
+      },
+      compaction: async () => {
+        const revision = await compactNow(observer);
+        log.note('compact', 'cluster', `at revision ${revision}`);
+      },
+      'revoke holder lease': async () => {
+        const acq = await acquired();
+        if (!acq) return;
+        await revokeLease(cluster.endpoints, acq.lease as string);
+        revocations.push({ at: sharedClock(), lease: acq.lease as string });
+        log.note('etcdctl lease revoke', acq.id, `lease ${acq.lease as string}`);
+      },
+      'delete holder key': async () => {
+        const acq = await acquired();
+        if (!acq) return;
+        await deleteKey(cluster.endpoints, acq.key as string);
+        revocations.push({ at: sharedClock(), key: acq.key as string });
+        log.note('etcdctl del', acq.id, `holder key ${acq.key as string}`);
+      },
+      'delete waiter key': async () => {
+        for (let attempt = 0; attempt < 20; attempt++) {
+          const keys = (await observer.getAll().prefix(prefix).sort('Create', 'Ascend').keys()).slice(1);
+          if (keys.length > 0) {
+            const key = pick(keys);
+            if ((await deleteKey(cluster.endpoints, key)) === 1) {
+              victims.push({ at: sharedClock(), key });
+              log.note('etcdctl del', ownerOf(key.slice(prefix.length).split('_')[0]!) ?? '?', `waiter key ${key}`);
+              return;
+            }
+          }
+          await acquired(1000);
+        }
+      },
+      'partition waiter': async () => {
+        for (let attempt = 0; attempt < 20; attempt++) {
+          const keys = (await observer.getAll().prefix(prefix).sort('Create', 'Ascend').keys()).slice(1);
+          const id = keys.length > 0 ? ownerOf(pick(keys).slice(prefix.length).split('_')[0]!) : undefined;
+          if (id) {
+            const c = byId(id);
+            c.net.set('blackhole');
+            log.note('blackhole', c.id, 'waiting, shorter than its TTL');
+            await bus.next(e => e.e === 'acquired' && e.id !== c.id, (TTL * 1000) / 2);
+            c.net.set('pass');
+            log.note('heal', c.id);
+            return;
+          }
+          await acquired(1000);
+        }
+      },
+    };
+
+    // The schedule: every fault, ROUNDS times, in seeded orders, each after a few more writes.
+    const kinds = Object.keys(faults);
+    const order = Array.from({ length: ROUNDS }, () => [...kinds].sort(() => rand() - 0.5)).flat();
+    console.log(`checker seed ${seed}: CHECKER_SEED=${seed} replays this schedule`);
+    await progress(15_000);
+    const injected = new Set<string>();
+    for (const fault of order) {
+      const before = log.records.length;
+      await faults[fault]!();
+      if (log.records.length > before) injected.add(fault);
+      for (let i = 0; i < 3; i++) await progress(5000);
+    }
+    // Let everyone get a few more turns on a healed system, then stop.
+    await waitHealthy(cluster.members.map(m => m.metricsUrl));
+    for (let i = 0; i < 2 * K; i++) await progress(5000);
+    for (const c of clients) c.child.stdin!.write('stop\n');
+    const codes = await Promise.all(clients.map(c => bounded(c.exited, 60_000)));
+    if (process.env.CHECKER_DUMP) {
+      const { writeFileSync } = await import('node:fs');
+      writeFileSync(process.env.CHECKER_DUMP, [...bus.events.map(e => JSON.stringify(e)), ...log.lines()].join('\n'));
+    }
+
+    // ---- Check the history. ----
+    const violations: string[] = [];
+    const violation = (text: string): void => void violations.push(text);
+    codes.forEach((code, i) => code !== 0 && violation(`client c${i} did not exit cleanly (exit ${String(code)})`));
+
+    // Nothing left: keys of clients that could not revoke their lease go when it expires.
+    const left = await bounded(
+      (async () => {
+        for (;;) {
+          const keys = await observer.getAll().prefix(prefix).keys();
+          if (keys.length === 0) return keys;
+          await Promise.race(keys.map(k => waitForDeletion(observer, k)));
+        }
+      })(),
+      (TTL + 3) * 1000,
+    );
+    if (left === undefined) violation(`keys left under ${prefix}: ${(await observer.getAll().prefix(prefix).keys()).join(', ')}`);
+
+    const holds: Hold[] = bus.events
+      .filter(e => e.e === 'hold')
+      .map(e => ({
+        id: e.id,
+        cycle: e.cycle as number,
+        token: BigInt(e.token as string),
+        lease: e.lease as string,
+        key: e.key as string,
+        acquire: e.acquire as number,
+        end: (e.end as number | undefined) ?? Infinity,
+        endReason: (e.endReason as string | undefined) ?? 'never',
+        write: e.write as Hold['write'],
+      }));
+    const stalls = bus.events
+      .filter(e => e.e === 'stall')
+      .map(e => ({ id: e.id, from: e.from as number, to: e.to as number }))
+      .concat(freezes);
+    const paused = (id: string, t: number): boolean => stalls.some(s => s.id === id && s.from <= t && t <= s.to);
+    const revokedBefore = (h: Hold, t: number): boolean =>
+      revocations.some(r => r.at <= t + 50 && (r.lease === h.lease || r.key === h.key)) ||
+      victims.some(v => v.at <= t + 50 && v.key === h.key);
+
+    // No lost update: etcd's own record of the writes. Each committed write put a marker in its
+    // transaction; read in commit order, each read the value the previous one wrote.
+    const counter = Number((await observer.get(`${data}/counter`).string()) ?? '0');
+    const markers = (await observer.getAll().prefix(`${data}/ops/`).exec()).kvs
+      .map(kv => ({ op: kv.key.toString().slice(`${data}/ops/`.length), rev: BigInt(kv.mod_revision), ...(JSON.parse(kv.value.toString()) as { token: string; read: number }) }))
+      .sort((a, b) => (a.rev < b.rev ? -1 : 1));
+    if (counter !== markers.length) violation(`lost update: the counter is ${counter}, but ${markers.length} guarded writes committed`);
+    markers.forEach((m, i) => {
+      const previous = markers[i - 1];
+      const expected = previous ? previous.read + 1 : 0;
+      if (m.read !== expected) violation(`lost update: write ${m.op} (commit #${i + 1}) read ${m.read}, but the write before it wrote ${expected}`);
+      if (previous && BigInt(m.token) < BigInt(previous.token)) {
+        violation(`stale write: ${m.op} with token ${m.token} committed after a write with token ${previous.token}`);
+      }
+    });
+    const committedOps = new Set(markers.map(m => m.op));
+    for (const h of holds) {
+      const op = `${h.id}-${h.cycle}`;
+      if (h.write.outcome === 'committed' && !committedOps.has(op)) violation(`write ${op} reported committed, but etcd has no record of it`);
+      if (h.write.outcome === 'refused' && committedOps.has(op)) violation(`write ${op} reported refused, but etcd committed it`);
+    }
+
+    // Fencing tokens strictly increase in acquisition order; no two holds overlap, except where
+    // the earlier holder was paused (no lease can tell a stopped process) or an operator took its
+    // key (it learns at once, but not before etcd tells the next holder).
+    const exemptions: Record<string, number> = {};
+    const byToken = [...holds].sort((a, b) => (a.token < b.token ? -1 : 1));
+    for (let i = 0; i < byToken.length; i++) {
+      const a = byToken[i]!;
+      if (byToken[i + 1]?.token === a.token) violation(`two holds with fencing token ${a.token}: ${a.id}#${a.cycle} and ${byToken[i + 1]!.id}#${byToken[i + 1]!.cycle}`);
+      for (let j = i + 1; j < byToken.length; j++) {
+        const b = byToken[j]!;
+        const excuse = paused(a.id, b.acquire) ? 'a paused earlier holder' : revokedBefore(a, b.acquire) ? 'an operator revoked the earlier hold' : undefined;
+        if (b.acquire <= a.acquire) {
+          if (excuse) exemptions[`acquired out of token order: ${excuse}`] = (exemptions[`acquired out of token order: ${excuse}`] ?? 0) + 1;
+          else violation(`token order: ${b.id}#${b.cycle} (token ${b.token}) acquired ${Math.round(a.acquire - b.acquire)} ms before ${a.id}#${a.cycle} (token ${a.token})`);
+        }
+        if (b.acquire < a.end) {
+          if (excuse) exemptions[`overlap: ${excuse}`] = (exemptions[`overlap: ${excuse}`] ?? 0) + 1;
+          else violation(`overlap: ${b.id}#${b.cycle} (token ${b.token}) acquired ${Math.round(a.end - b.acquire)} ms before the signal of ${a.id}#${a.cycle} (token ${a.token}) aborted (${a.endReason})`);
+        }
+      }
+    }
+
+    // A waiter whose key an operator deleted fails at once with OwnershipLostError.
+    for (const v of victims) {
+      const lease = v.key.slice(prefix.length).split('_')[0];
+      const id = ownerOf(lease!);
+      // The lock() that was waiting with this key when it was deleted.
+      const waited = bus.events.find(
+        e => e.e === 'call' && e.id === id && e.op === 'lock' && (e.start as number) <= v.at && (e.end as number) >= v.at - 50,
+      );
+      if (waited && waited.outcome !== 'OwnershipLostError') {
+        violation(`${String(id)}'s lock(), whose waiting key ${v.key} was deleted, ended ${waited.outcome as string}, not OwnershipLostError`);
+      }
+    }
+
+    // No call outlived its timeout, unless its process was paused meanwhile.
+    const calls = bus.events.filter(e => e.e === 'call');
+    let pausedCalls = 0;
+    for (const call of calls) {
+      const took = (call.end as number) - (call.start as number);
+      if (took <= (call.budget as number) + CALL_SLACK_MS) continue;
+      if (stalls.some(s => s.id === call.id && s.to >= (call.start as number) && s.from <= (call.end as number))) {
+        pausedCalls++;
+        continue;
+      }
+      violation(`${call.id} ${call.op as string} took ${Math.round(took)} ms, its budget ${call.budget as number} ms (${call.outcome as string})`);
+    }
+
+    // ---- Report. ----
+    const count = (pick: (e: Event) => boolean): number => bus.events.filter(pick).length;
+    const outcomes: Record<string, number> = {};
+    for (const h of holds) outcomes[h.write.outcome] = (outcomes[h.write.outcome] ?? 0) + 1;
+    const lockFailures: Record<string, number> = {};
+    for (const e of bus.events.filter(e => e.e === 'lockFailed')) lockFailures[e.error as string] = (lockFailures[e.error as string] ?? 0) + 1;
+    const cycles = bus.events.filter(e => e.e === 'done').reduce((n, e) => n + (e.cycles as number), 0);
+    const detection = blackholes.map(b => {
+      const lost = bus.events.find(e => e.e === 'lost' && e.id === b.holder && e.cycle === b.cycle);
+      const next = bus.events.find(e => e.e === 'acquired' && e.id !== b.holder && (e.t as number) > b.cut);
+      return `${lost ? Math.round((lost.t as number) - b.cut) : 'released first'} ms to the holder's signal, ${next ? Math.round((next.t as number) - b.cut) : '-'} ms to the next acquisition`;
+    });
+    console.log(
+      [
+        `checker (seed ${seed}): ${K} clients, ${cycles} lock cycles in ${((sharedClock() - started) / 1000).toFixed(1)} s, TTL ${TTL} s`,
+        `  holds: ${holds.length}; guarded writes: ${JSON.stringify(outcomes)}; counter ${counter} = ${markers.length} committed writes`,
+        `  lock() failures: ${JSON.stringify(lockFailures)}; sessions: ${count(e => e.e === 'session')} (${count(e => e.e === 'session') - K} after a lost lease)`,
+        `  calls: ${calls.length}, ${pausedCalls} of them spanning a pause of their process; stalls seen: ${stalls.length}`,
+        `  blackholed holder: ${detection.join('; ') || 'none'}`,
+        `  overlaps and order inversions explained: ${JSON.stringify(exemptions)}`,
+        `  faults: ${injected.size} of ${kinds.length} kinds injected (${kinds.filter(f => !injected.has(f)).join(', ') || 'none'} left out), ${ROUNDS} rounds; ${log.records.length} steps: ${JSON.stringify(log.counts())}`,
+        ...log.lines().map(l => `    ${l}`),
+        `  violations: ${violations.length}`,
+        ...violations.map(v => `    ${v}`),
+      ].join('\n'),
+    );
+    for (const c of clients) await c.net.close();
+    expect(violations).toEqual([]);
+    expect(injected.size).toBe(kinds.length);
+  }, 240_000);
+});
