@@ -91,16 +91,20 @@ export async function callEtcd<T>(
   let lastError: unknown;
   // Ends the policy's backoff sleep too; no attempt is in flight then, as none outlives `deadline`.
   const timeUp = withDeadline(undefined, ctx.callTimeout, () => new EtcdUnavailableError(`${operation} within ${ctx.callTimeout} ms`, { cause: lastError }));
+  // Stops the policy when the time is up, not only when the caller aborts: its retries would
+  // otherwise go on behind our back with expired deadlines, each failing at once, and keep etcd3's
+  // circuit breaker for the member open (its half-open trial always failed; a lease was lost so).
+  const stop = withDeadline([signal, timeUp.signal], undefined, () => new Error('unreachable'));
   try {
     const attempts = ctx.policy.execute(async () => {
-      signal?.throwIfAborted();
+      stop.signal.throwIfAborted();
       try {
         return await fn({ deadline: Math.min(deadline, Date.now() + ctx.callTimeout / ATTEMPTS_PER_CALL) });
       } catch (error) {
         lastError = error;
         throw error;
       }
-    }, signal);
+    }, stop.signal);
     return await abortable(attempts, timeUp.signal);
   } catch (error) {
     if (signal?.aborted) throw signal.reason;
@@ -116,5 +120,6 @@ export async function callEtcd<T>(
     throw error;
   } finally {
     timeUp.dispose();
+    stop.dispose();
   }
 }
