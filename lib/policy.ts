@@ -50,18 +50,24 @@ function isPermissionError(error: unknown): boolean {
 
 /**
  * The default retry policy for one etcd call: transient errors only, exponential backoff with
- * decorrelated jitter from 25 ms up to 1 s, at most 8 attempts. Each attempt also has its own gRPC
- * deadline (`callTimeout`), so a call never hangs on a dead connection.
+ * decorrelated jitter from 25 ms up to 1 s, at most 20 attempts. The library's calls are also
+ * bounded by their deadline (`callTimeout`), which ends the retries first: a leader election, or
+ * etcd3's circuit breakers open for 5 s after repeated failures, are retried through until then.
  */
 export function defaultRetryPolicy(): IPolicy {
   return retry(handleWhen(isTransient), {
-    maxAttempts: 7,
+    maxAttempts: 19,
     backoff: new ExponentialBackoff({ initialDelay: 25, maxDelay: 1000 }),
   });
 }
 
-/** A call's time is shared by at least this many attempts (one stuck on a frozen member cannot use it all). */
-const ATTEMPTS_PER_CALL = 4;
+/**
+ * A call's time is shared by at least this many attempts, so one stuck on a frozen member cannot
+ * use it all. Not more: a follower holds a request until a new leader is elected (seconds on a
+ * loaded machine), and an attempt that times out meanwhile is sent again for nothing (with etcd3's
+ * default options, three more times at once, each counted against a member's circuit breaker).
+ */
+const ATTEMPTS_PER_CALL = 2;
 
 /** How calls to etcd are made: the retry policy and the deadline of each call. */
 export interface CallContext {
@@ -72,9 +78,8 @@ export interface CallContext {
 
 /**
  * Runs one etcd operation under the retry policy, within `ctx.callTimeout` ms in all, retries and
- * backoff included. Each attempt gets the time left as its gRPC deadline, but at most a quarter
- * of the call's: an attempt stuck on a dead or frozen member leaves time for three more, enough for
- * etcd3's circuit breaker (three failures in a row) to send the rest to other members.
+ * backoff included. Each attempt gets the time left as its gRPC deadline, but at most half of the
+ * call's: an attempt stuck on a dead or frozen member leaves time for another, on another member.
  * Rejects with `signal.reason` when the signal aborts (once the attempt in flight has settled, so a
  * write is never left in flight behind the caller's back), {@link PermissionDeniedError} at once on
  * a permission error, and {@link EtcdUnavailableError} when the policy gives up on a transient error

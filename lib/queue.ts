@@ -62,7 +62,7 @@ export class QueueEntry implements LeaseBound {
     const { timeout } = options;
     const scope = withDeadline([options.signal, entry.signal], timeout, () => new LockTimeoutError(name, timeout ?? 0));
     try {
-      const predecessor = await abortable(entry.create(), scope.signal);
+      const predecessor = await abortable(entry.create(timeout), scope.signal);
       if (predecessor && mode === 'try') {
         await entry.release();
         return null;
@@ -155,13 +155,15 @@ export class QueueEntry implements LeaseBound {
     return res.succeeded;
   }
 
-  private create(): Promise<QueueMember | undefined> {
+  /** @param timeout the join's own timeout, if any: the creating call may retry for that long. */
+  private create(timeout?: number): Promise<QueueMember | undefined> {
     const key = this.keys.key(this.key);
+    const ctx = timeout !== undefined && timeout > this.session.ctx.callTimeout ? { ...this.session.ctx, callTimeout: timeout } : this.session.ctx;
     // Watch our key from "now", concurrently with creating it (or reuse the watch an earlier hold
     // of the same key left): a synced watch delivers its deletion at once, where one started at
     // our create revision would be served by etcd's 100 ms catch-up loop once the store moved on.
     const ownWatch = this.subscribeOwnKey();
-    this.creation = callEtcd(this.session.ctx, `join the queue of "${this.name}"`, options =>
+    this.creation = callEtcd(ctx, `join the queue of "${this.name}"`, options =>
       this.session.client.kv.txn(
         {
           compare: [{ key, target: 'Create', result: 'Equal', create_revision: 0 }],

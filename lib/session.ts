@@ -20,7 +20,7 @@ export interface SessionOptions {
   /**
    * Deadline of each etcd call made for this session and its locks, retries included, in ms: an
    * unreachable cluster makes the call fail with an {@link EtcdUnavailableError} within it. Each
-   * attempt gets at most a quarter of it, so one stuck on a frozen member leaves time for others.
+   * attempt gets at most half of it, so one stuck on a frozen member leaves time for another.
    * Default: `5000`.
    */
   callTimeout?: number;
@@ -63,13 +63,15 @@ export class Session implements AsyncDisposable {
     const callTimeout = validateTimeout('callTimeout', options.callTimeout) ?? 5000;
     const signal = validateSignal(options.signal);
     const ctx: CallContext = { policy: options.retryPolicy ?? defaultRetryPolicy(), callTimeout };
+    // The grant may take all of `timeout` (the caller's choice), not only callTimeout.
+    const granting: CallContext = { ...ctx, callTimeout: Math.max(callTimeout, timeout) };
     const scope = withDeadline(signal, timeout, () => new EtcdUnavailableError(`grant a lease within ${timeout} ms`));
     try {
       scope.signal.throwIfAborted();
       let sentAt = now();
       // Given up at `timeout` even with an attempt in flight: a lease granted too late is left to expire.
       const res = await abortable(
-        callEtcd(ctx, 'grant a lease', callOptions => client.leaseClient.leaseGrant({ TTL: ttl, ID: 0 }, callOptions), scope.signal),
+        callEtcd(granting, 'grant a lease', callOptions => client.leaseClient.leaseGrant({ TTL: ttl, ID: 0 }, callOptions), scope.signal),
         scope.signal,
       );
       let granted = Number(res.TTL);
@@ -77,7 +79,7 @@ export class Session implements AsyncDisposable {
         // The answer was slow (e.g. etcd was electing a leader): renew before trusting the lease.
         scope.signal.throwIfAborted();
         const renewed = await abortable(
-          callEtcd(ctx, 'renew a new lease', () => keepAliveOnce(client, res.ID, callTimeout), scope.signal),
+          callEtcd(granting, 'renew a new lease', () => keepAliveOnce(client, res.ID, callTimeout), scope.signal),
           scope.signal,
         ).catch((error: unknown) => {
           // Not awaited: `timeout` is up, or etcd is failing; the lease expires by itself anyway.
