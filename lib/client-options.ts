@@ -1,5 +1,5 @@
-import { ExponentialBackoff, noop } from 'cockatiel';
-import type { IOptions } from 'etcd3';
+import { ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, noop } from 'cockatiel';
+import { isRecoverableError, type IOptions } from 'etcd3';
 
 type WatchBackoff = NonNullable<NonNullable<IOptions['faultHandling']>['watchBackoff']>;
 
@@ -9,6 +9,8 @@ const KEEPALIVE_TIME_MS = 6_000;
 const KEEPALIVE_TIMEOUT_MS = 3_000;
 /** Deadline of the client's own unary calls (not streams) that set none, ms. */
 const DEFAULT_DEADLINE_MS = 5_000;
+/** How long a member whose calls failed three times in a row is left out before one call tries it again, ms. */
+const HALF_OPEN_AFTER_MS = 1_000;
 
 /**
  * Adds to etcd3 client options what a long-lived client needs to notice a dead connection and to
@@ -18,6 +20,10 @@ const DEFAULT_DEADLINE_MS = 5_000;
  *   has no liveness check of its own, so a connection that silently died (a partition, a NAT or load
  *   balancer that dropped its state, a frozen etcd member) stalls its watches and keepalive stream
  *   forever. With these, gRPC notices within about 9 s and reconnects, and watches resume.
+ * - **A member is left out for 1 s, not 5 s,** after three failed calls in a row (etcd3's circuit
+ *   breaker per member; the threshold is etcd3's): with a single endpoint (a load balancer, one
+ *   member) etcd3's 5 s meant 5 s of failed calls after any blip, and 5 s more each time the one
+ *   trial call then failed too.
  * - **Watch reconnect backoff** from 100 ms up to 2 s (etcd3's default grows to 30 s, so after a
  *   long outage a watch could come back up to 30 s after etcd did).
  * - **No retry inside etcd3** (`faultHandling.global: noop`): etcd3 retries a failed call three
@@ -43,6 +49,7 @@ export function resilientClientOptions(options: IOptions): IOptions {
     },
     faultHandling: {
       global: noop,
+      host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: HALF_OPEN_AFTER_MS, breaker: new ConsecutiveBreaker(3) }),
       // etcd3 itself passes an ExponentialBackoff here; its typings name an older cockatiel's type.
       watchBackoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 2_000 }) as unknown as WatchBackoff,
       ...options.faultHandling,
