@@ -420,17 +420,19 @@ describe.skipIf(Boolean(process.env.ETCD_ENDPOINTS) || process.env.ETCD_TESTCONT
     const { holder, waiting, keys } = await queue(name, 1);
     const leader = await leaderOf(cluster);
     leader.freeze();
+    let next: Lock;
     try {
-      // A write needs a leader: while the others elect one, unlock() may run out of time. The key is
-      // then deleted in the background, and the waiter still gets its turn.
+      // A write needs a leader: while the others elect one, or when both attempts of a call go to
+      // the frozen member, unlock() can run out of time. The key is then deleted in the background,
+      // and the waiter still gets its turn.
       await holder.unlock().catch((error: unknown) => expect(error).toBeInstanceOf(EtcdUnavailableError));
-      const next = await waiting[0]!;
+      next = await waiting[0]!;
       expect([next.key, next.fencingToken]).toEqual(keys[0]);
       expect(next.held).toBe(true);
-      await next.unlock();
     } finally {
       leader.thaw();
     }
+    await next.unlock();
   });
 
   it('compaction while a waiter is cut off: when it is back it reads the state again and takes its turn', async () => {
