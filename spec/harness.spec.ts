@@ -18,18 +18,26 @@ describe.skipIf(external)('test harness: a throwaway cluster of our own', () => 
     await cluster?.stop();
   });
 
-  /** The member that is raft leader now. */
+  /** The member that is raft leader now, asked of each member on a client of its own. */
   async function leaderOf(c: Cluster): Promise<Cluster['members'][number]> {
-    const status = await client.maintenance.status();
-    for (const m of c.members) {
-      const one = new Etcd3({ hosts: m.clientUrl });
-      try {
-        if ((await one.maintenance.status()).header.member_id === status.leader) return m;
-      } finally {
-        one.close();
-      }
-    }
-    throw new Error('no leader');
+    await waitHealthy(c.members.map(m => m.metricsUrl));
+    const answers = await Promise.all(
+      c.members.map(async m => {
+        const one = new Etcd3({ hosts: m.clientUrl });
+        try {
+          const status = await one.maintenance.status();
+          return { m, self: status.header.member_id, leader: status.leader };
+        } catch {
+          return undefined; // a member still reconnecting after a restart
+        } finally {
+          one.close();
+        }
+      }),
+    );
+    const known = answers.filter(a => a !== undefined);
+    const leader = known.find(a => a.self === known[0]?.leader);
+    if (!leader) throw new Error(`no leader among ${known.length} answering members`);
+    return leader.m;
   }
 
   // Generous limits: killing or freezing the raft leader stalls writes until the others elect one,
