@@ -1,4 +1,4 @@
-import type { IKeyValue, IRangeRequest } from 'etcd3';
+import { EtcdLeaseInvalidError, type IKeyValue, type IRangeRequest } from 'etcd3';
 import { EtcdUnavailableError, LockTimeoutError, OwnershipLostError, PermissionDeniedError } from './errors.js';
 import { Keyspace, isEntryOf, keyOf, prefixOf } from './keys.js';
 import { callEtcd } from './policy.js';
@@ -150,7 +150,9 @@ export class QueueEntry implements LeaseBound {
           options,
         ),
       signal,
-    );
+    ).catch((error: unknown) => {
+      throw this.leaseCheck(error);
+    });
     if (!res.succeeded) this.markLost('deleted');
     return res.succeeded;
   }
@@ -176,7 +178,9 @@ export class QueueEntry implements LeaseBound {
         },
         options,
       ),
-    ).then(async res => {
+    ).catch((error: unknown) => {
+      throw this.leaseCheck(error);
+    }).then(async res => {
       if (res.succeeded) {
         this.createRevision = BigInt(res.header.revision);
         void this.confirmWatched(ownWatch);
@@ -192,6 +196,11 @@ export class QueueEntry implements LeaseBound {
       return this.inspect();
     });
     return this.creation;
+  }
+
+  /** A write on our lease refused because the lease is gone ends the session: its typed reason. */
+  private leaseCheck(error: unknown): unknown {
+    return error instanceof EtcdLeaseInvalidError ? this.session.leaseGone(error) : error;
   }
 
   /**

@@ -208,6 +208,16 @@ export class Session implements AsyncDisposable {
     this.members.delete(member);
   }
 
+  /**
+   * @internal etcd refused a write on our lease because the lease no longer exists (revoked from
+   * outside, or expired while we could not tell): end the session now, as the next keepalive
+   * would, and return the reason to reject with.
+   */
+  leaseGone(cause: unknown): Error {
+    this.end(new LeaseLostError(this.leaseId, 'revoked', { cause }));
+    return this.signal.reason as Error;
+  }
+
   /** @internal Sends a keepalive now: something suggests the lease may be gone. */
   probe(): void {
     this.keeper.probe();

@@ -51,6 +51,17 @@ describe('Session', () => {
     await expect(new Mutex(s, uniqueName()).lock()).rejects.toBe(reason);
   });
 
+  it('lock() right after an external revoke rejects with LeaseLostError and ends the session at once', async () => {
+    const c = client();
+    const s = await session(c, { ttl: 30 });
+    await etcdctl(['lease', 'revoke', s.leaseId]);
+    // Before the next keepalive (10 s away) could tell: etcd refuses the write on the dead lease.
+    const error = await new Mutex(s, uniqueName()).lock().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(LeaseLostError);
+    expect((error as LeaseLostError).reason).toBe('revoked');
+    expect(s.signal.reason).toBe(error);
+  });
+
   it('close() revokes the lease: keys go at once, signals abort with SessionClosedError', async () => {
     const c = client();
     const s = await Session.create(c, { ttl: 30 });
