@@ -1,4 +1,4 @@
-import type { Namespace, Watcher } from 'etcd3';
+import { ClientRuntimeError, type Namespace, type Watcher } from 'etcd3';
 import { isStaleToken, recoverWatchStream } from './watch-stream.js';
 
 /**
@@ -12,6 +12,36 @@ const REGISTER_TIMEOUT_MS = 3000;
 
 /** When a watch on each client's stream was last registered or delivered an event (monotonic ms). */
 const streamProgress = new WeakMap<Namespace, number>();
+
+/** etcd3 watch managers already guarded by {@link guardWatchManager}. */
+const guarded = new WeakSet<object>();
+
+/**
+ * etcd3's watch manager throws a `ClientRuntimeError` from inside its stream's data handler when an
+ * answer names a watch it no longer knows, which is an uncaught exception: the process dies. The
+ * checker saw it once ("Failed to find watcher for IWatchResponse", a client under faults), likely
+ * an answer that came on a stream after etcd3 had reset its watches for a reconnect. Catch that,
+ * and break the stream: every watch registers again, and ours read etcd again, as after any
+ * reconnect. Reaches into etcd3 1.1.x; if its internals change, this does nothing.
+ */
+function guardWatchManager(client: Namespace): void {
+  const manager = (client as unknown as { watchManager?: Record<string, unknown> }).watchManager;
+  if (!manager || guarded.has(manager)) return;
+  guarded.add(manager);
+  for (const method of ['handleResponse', 'handleCreatedResponse']) {
+    const original = manager[method];
+    if (typeof original !== 'function') continue;
+    manager[method] = function (this: unknown, ...args: unknown[]): unknown {
+      try {
+        return (original as (...a: unknown[]) => unknown).apply(this, args);
+      } catch (error) {
+        if (!(error instanceof ClientRuntimeError)) throw error;
+        recoverWatchStream(client, error);
+        return undefined;
+      }
+    };
+  }
+}
 
 /** Why a key watch asks its owner to look at etcd again. */
 export type WatchNews =
@@ -54,6 +84,7 @@ export function watchDeletion(
    */
   onEach?: (news: WatchNews, revision?: bigint) => void,
 ): KeyWatch {
+  guardWatchManager(client);
   let watcher: Watcher;
   let cancelled = false;
   let connected = false;
