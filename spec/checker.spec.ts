@@ -307,6 +307,7 @@ describe.skipIf(external)('checker: K clients × lock cycles under faults', () =
     const violations: string[] = [];
     const violation = (text: string): void => void violations.push(text);
     codes.forEach((code, i) => code !== 0 && violation(`client c${i} did not exit cleanly (exit ${String(code)})`));
+    for (const crash of bus.events.filter(e => e.e === 'crash')) violation(`client ${crash.id} crashed: ${String(crash.message).split('\n')[0]}`);
 
     // Nothing left: keys of clients that could not revoke their lease go when it expires.
     const left = await bounded(
