@@ -96,7 +96,10 @@ export class Session implements AsyncDisposable {
     }
   }
 
-  /** The lease id as a hex string: the form `etcdctl` prints and that lock keys carry. */
+  /**
+   * The lease id as a hex string, unpadded: the form lock keys carry (`<name>/<leaseId>`, as Go's
+   * `concurrency` package writes them). `etcdctl` accepts it, and prints it zero-padded to 16 digits.
+   */
   readonly leaseId: string;
   /** The lease id as etcd3 takes it (a decimal string), e.g. for `client.put(k).lease(session.lease)`. */
   readonly lease: string;
