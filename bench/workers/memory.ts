@@ -60,10 +60,15 @@ if (impl === 'ours') {
   const holders = await Promise.all(clients.map(c => Session.create(c, { ttl: 30 })));
   const waiters = await Promise.all(clients.map(c => Session.create(c, { ttl: 30 })));
   // Warm up the code paths, so the baseline includes compiled code and the gRPC channels.
+  // Warm each client's connection and watch stream on a throwaway session: its own-key watch
+  // would otherwise linger after unlock() (it is kept for the next hold of the same key) and skew
+  // the watcher count; closing the session cancels it.
   await Promise.all(
-    clients.map(async (_, k) => {
-      const warm = await new Mutex(holders[k]!, `${prefix}/warm-${k}`).lock();
+    clients.map(async c => {
+      const warmSession = await Session.create(c, { ttl: 30 });
+      const warm = await new Mutex(warmSession, `${prefix}/warm`).lock();
       await warm.unlock();
+      await warmSession.close();
     }),
   );
   await settle(base, 0);
