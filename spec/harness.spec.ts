@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Mutex, Session } from '../lib/index.js';
 import { startCluster, waitHealthy, type Cluster } from './support/cluster.js';
 import { uniqueName } from './support/etcd.js';
+import { leaderOf } from './support/faults.js';
 
 const external = Boolean(process.env.ETCD_ENDPOINTS) || process.env.ETCD_TESTCONTAINERS === '1';
 
@@ -17,28 +18,6 @@ describe.skipIf(external)('test harness: a throwaway cluster of our own', () => 
     client?.close();
     await cluster?.stop();
   });
-
-  /** The member that is raft leader now, asked of each member on a client of its own. */
-  async function leaderOf(c: Cluster): Promise<Cluster['members'][number]> {
-    await waitHealthy(c.members.map(m => m.metricsUrl));
-    const answers = await Promise.all(
-      c.members.map(async m => {
-        const one = new Etcd3({ hosts: m.clientUrl });
-        try {
-          const status = await one.maintenance.status();
-          return { m, self: status.header.member_id, leader: status.leader };
-        } catch {
-          return undefined; // a member still reconnecting after a restart
-        } finally {
-          one.close();
-        }
-      }),
-    );
-    const known = answers.filter(a => a !== undefined);
-    const leader = known.find(a => a.self === known[0]?.leader);
-    if (!leader) throw new Error(`no leader among ${known.length} answering members`);
-    return leader.m;
-  }
 
   // Generous limits: killing or freezing the raft leader stalls writes until the others elect one,
   // which takes seconds on a loaded 2-core machine.
