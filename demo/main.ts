@@ -16,7 +16,7 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Etcd3 } from 'etcd3';
-import { etcdBinary, startCluster, type Cluster } from '../spec/support/cluster.js';
+import { etcdBinary, startCluster, type Cluster } from '../harness/cluster.js';
 
 const STOCK = 20;
 const SHOPS = 4;

@@ -1,13 +1,13 @@
-export { Session, type SessionOptions } from './session.js';
-export { Mutex, type LockOptions } from './mutex.js';
-export { Lock } from './lock.js';
-export { Election, type CampaignOptions, type ObserveOptions } from './election.js';
-export { Leadership } from './leadership.js';
-export { type LeaderInfo } from './leader-watch.js';
-export { LeaderElector, type LeaderElectorOptions } from './leader-elector.js';
-export { defaultRetryPolicy, isTransient } from './policy.js';
-export { resilientClientOptions } from './client-options.js';
-export { connectionSettingsFromEnv, etcdClientOptions, type ConnectionSettings } from './connection.js';
+export { Session, type SessionOptions } from './session/session.js';
+export { Mutex, type LockOptions } from './lock/mutex.js';
+export { Lock } from './lock/lock.js';
+export { Election, type CampaignOptions, type ObserveOptions } from './election/election.js';
+export { Leadership } from './election/leadership.js';
+export { type LeaderInfo } from './election/observe.js';
+export { LeaderElector, type LeaderElectorOptions } from './election/leader-elector.js';
+export { defaultRetryPolicy, isTransient } from './etcd/call.js';
+export { resilientClientOptions } from './etcd/client-options.js';
+export { connectionSettingsFromEnv, etcdClientOptions, type ConnectionSettings } from './etcd/connection.js';
 export {
   EtcdConcurrencyError,
   EtcdUnavailableError,

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resilientClientOptions } from '../lib/index.js';
-import { startCluster, waitHealthy, type Cluster } from './support/cluster.js';
+import { startCluster, waitHealthy, type Cluster } from '../harness/cluster.js';
 import { fixture, uniqueName } from './support/etcd.js';
 import {
   FaultLog,

@@ -14,7 +14,7 @@ import {
   resilientClientOptions,
   type Lock,
 } from '../lib/index.js';
-import { startCluster, type Cluster } from './support/cluster.js';
+import { startCluster, type Cluster } from '../harness/cluster.js';
 import {
   aborted,
   client,

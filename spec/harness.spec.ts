@@ -1,7 +1,7 @@
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Mutex, Session } from '../lib/index.js';
-import { startCluster, waitHealthy, type Cluster } from './support/cluster.js';
+import { startCluster, waitHealthy, type Cluster } from '../harness/cluster.js';
 import { uniqueName } from './support/etcd.js';
 import { leaderOf } from './support/faults.js';
 

@@ -1,9 +1,9 @@
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Election, InvalidArgumentError, LockTimeoutError, Mutex, Session } from '../lib/index.js';
-import { isEntryOf, prefixOf } from '../lib/keys.js';
-import { MAX_NAME_BYTES, MAX_REQUEST_BYTES, MAX_TIMEOUT_MS, MAX_TTL_SECONDS } from '../lib/validate.js';
-import { freePorts, startCluster, type Cluster } from './support/cluster.js';
+import { isEntryOf, prefixOf } from '../lib/queue/keys.js';
+import { MAX_NAME_BYTES, MAX_REQUEST_BYTES, MAX_TIMEOUT_MS, MAX_TTL_SECONDS } from '../lib/util/validate.js';
+import { freePorts, startCluster, type Cluster } from '../harness/cluster.js';
 import { client, keysUnder, session, uniqueName } from './support/etcd.js';
 
 /** Locks `name`, checks etcd holds exactly our key under the name's prefix, unlocks, checks it is gone. */

@@ -20,7 +20,7 @@ import {
   type LeaderInfo,
 } from '../lib/index.js';
 import { logEntries, startAuthCluster, etcdctlOn, type AuthCluster, type User } from './support/auth.js';
-import { startCluster, type Cluster, type Member } from './support/cluster.js';
+import { startCluster, type Cluster, type Member } from '../harness/cluster.js';
 import { defer, keysUnder, session, uniqueName, waitForKeys } from './support/etcd.js';
 import { createPki, type Pki } from './support/tls.js';
 import { ExitCode } from '../lib/cli/exit-codes.js';

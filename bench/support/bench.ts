@@ -5,7 +5,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Etcd3 } from 'etcd3';
 import { Session } from '../../lib/index.js';
-import { startCluster, type Cluster } from '../../spec/support/cluster.js';
+import { startCluster, type Cluster } from '../../harness/cluster.js';
 import { clock } from './clock.js';
 
 const workersDir = fileURLToPath(new URL('../workers/', import.meta.url));

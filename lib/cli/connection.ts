@@ -1,5 +1,5 @@
 import type { IOptions } from 'etcd3';
-import { connectionSettingsFromEnv, etcdClientOptions } from '../connection.js';
+import { connectionSettingsFromEnv, etcdClientOptions } from '../etcd/connection.js';
 import { UsageError, parseDuration, type OptionSpecs, type Values } from './args.js';
 
 /**

@@ -1,6 +1,6 @@
-import { Election } from '../election.js';
-import { validateValue } from '../leadership.js';
-import { validateName } from '../validate.js';
+import { Election } from '../election/election.js';
+import { validateValue } from '../election/leadership.js';
+import { validateName } from '../util/validate.js';
 import type { Command } from './command.js';
 import { holdingOptions, runHeld } from './held.js';
 import { positionals } from './positionals.js';

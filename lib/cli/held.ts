@@ -1,7 +1,7 @@
 import { Etcd3 } from 'etcd3';
 import { OwnershipLostError } from '../errors.js';
-import { callEtcd } from '../policy.js';
-import { Session } from '../session.js';
+import { callEtcd } from '../etcd/call.js';
+import { Session } from '../session/session.js';
 import { UsageError, parseDuration, parseSeconds, type CommandLine, type OptionSpecs } from './args.js';
 import type { Io } from './command.js';
 import { connectionFrom } from './connection.js';

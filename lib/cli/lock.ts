@@ -1,5 +1,5 @@
-import { Mutex } from '../mutex.js';
-import { validateName } from '../validate.js';
+import { Mutex } from '../lock/mutex.js';
+import { validateName } from '../util/validate.js';
 import type { Command } from './command.js';
 import { holdingOptions, runHeld } from './held.js';
 import { positionals } from './positionals.js';

@@ -1,9 +1,9 @@
 import { Etcd3, type IKeyValue } from 'etcd3';
 import { EtcdUnavailableError } from '../errors.js';
-import { Keyspace, isEntryOf, prefixOf } from '../keys.js';
-import { callEtcd, defaultRetryPolicy, type CallContext } from '../policy.js';
-import { withDeadline } from '../signals.js';
-import { validateName } from '../validate.js';
+import { Keyspace, isEntryOf, prefixOf } from '../queue/keys.js';
+import { callEtcd, defaultRetryPolicy, type CallContext } from '../etcd/call.js';
+import { withDeadline } from '../util/abort.js';
+import { validateName } from '../util/validate.js';
 import type { CommandLine } from './args.js';
 import type { Command, Io } from './command.js';
 import { connectionFrom } from './connection.js';

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { watch } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { startCluster, type Cluster, type ClusterOptions } from './cluster.js';
+import { startCluster, type Cluster, type ClusterOptions } from '../../harness/cluster.js';
 
 /** An etcd user the tests log in as. */
 export interface User {

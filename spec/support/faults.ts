@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import type { Etcd3, Namespace } from 'etcd3';
-import type { Cluster, Member } from './cluster.js';
+import type { Cluster, Member } from '../../harness/cluster.js';
 
 /**
  * Faults beyond the network ones of `proxy.ts` (and the member kill/restart/freeze/thaw of

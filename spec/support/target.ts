@@ -1,4 +1,4 @@
-import { startCluster, type Cluster } from './cluster.js';
+import { startCluster, type Cluster } from '../../harness/cluster.js';
 
 /** Where the tests find etcd, and whether they own it (and may kill its members). */
 export interface Target {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
 import type { IOptions } from 'etcd3';
-import { InvalidArgumentError } from './errors.js';
+import { InvalidArgumentError } from '../errors.js';
 
 /**
  * Where etcd is and how to prove who we are: the settings `etcdctl` takes as `--endpoints`,

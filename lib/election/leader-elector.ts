@@ -2,12 +2,12 @@ import { hostname } from 'node:os';
 import type { IPolicy } from 'cockatiel';
 import { EtcdLeaseInvalidError, Namespace } from 'etcd3';
 import { Election } from './election.js';
-import { InvalidArgumentError, PermissionDeniedError } from './errors.js';
-import { watchLeader, type LeaderInfo } from './leader-watch.js';
+import { InvalidArgumentError, PermissionDeniedError } from '../errors.js';
+import { watchLeader, type LeaderInfo } from './observe.js';
 import { validateValue, type Leadership } from './leadership.js';
-import { defaultRetryPolicy, type CallContext } from './policy.js';
-import { Session } from './session.js';
-import { validateName, validateTimeout, validateTtl } from './validate.js';
+import { defaultRetryPolicy, type CallContext } from '../etcd/call.js';
+import { Session } from '../session/session.js';
+import { validateName, validateTimeout, validateTtl } from '../util/validate.js';
 
 /** Delay before campaigning again after a failure, doubled on each failure in a row up to the maximum. */
 const RETRY_MIN_MS = 250;

@@ -8,8 +8,8 @@ import {
   OwnershipLostError,
   Session,
   SessionClosedError,
-} from '../lib/index.js';
-import { aborted, client, etcdctl, keysUnder, session, uniqueName } from './support/etcd.js';
+} from '../../lib/index.js';
+import { aborted, client, etcdctl, keysUnder, session, uniqueName } from '../support/etcd.js';
 
 describe('Session', () => {
   it('grants a lease whose hex id etcd knows, with the TTL granted', async () => {

@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from './errors.js';
+import { InvalidArgumentError } from '../errors.js';
 
 /** etcd's default `--max-request-bytes` (1.5 MiB); a key or value near it cannot be written. */
 export const MAX_REQUEST_BYTES = 1.5 * 1024 * 1024;

@@ -13,7 +13,7 @@ import {
   SessionClosedError,
   type LeaderInfo,
   type Leadership,
-} from '../lib/index.js';
+} from '../../lib/index.js';
 import {
   aborted,
   client,
@@ -28,8 +28,8 @@ import {
   uniqueName,
   waitForKeys,
   waitForNoKeys,
-} from './support/etcd.js';
-import { startCluster, type Member } from './support/cluster.js';
+} from '../support/etcd.js';
+import { startCluster, type Member } from '../../harness/cluster.js';
 
 type Observed = LeaderInfo | undefined;
 

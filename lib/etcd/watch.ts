@@ -1,5 +1,5 @@
 import { ClientRuntimeError, type Namespace, type Watcher } from 'etcd3';
-import { isStaleToken, recoverWatchStream } from './watch-stream.js';
+import { isStaleToken, recoverWatchStream } from './internals.js';
 
 /**
  * A watch that etcd has not registered this many ms after it was opened (or after its stream

@@ -2,10 +2,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { ExitCode } from '../lib/cli/exit-codes.js';
-import { client, defer, endpoints, etcdctl, etcdctlProcess, keysUnder, lineMatching, uniqueName, waitForKeys } from './support/etcd.js';
+import { ExitCode } from '../../lib/cli/exit-codes.js';
+import { client, defer, endpoints, etcdctl, etcdctlProcess, keysUnder, lineMatching, uniqueName, waitForKeys } from '../support/etcd.js';
 
-const CLI = fileURLToPath(new URL('../lib/cli.ts', import.meta.url));
+const CLI = fileURLToPath(new URL('../../lib/cli.ts', import.meta.url));
 
 /** A running CLI (from source, through tsx), with its output collected from the start. */
 interface Run {

@@ -1,9 +1,9 @@
-import { InvalidArgumentError } from './errors.js';
-import { readLeader, watchLeader, type LeaderInfo } from './leader-watch.js';
+import { InvalidArgumentError } from '../errors.js';
+import { readLeader, watchLeader, type LeaderInfo } from './observe.js';
 import { Leadership, validateValue } from './leadership.js';
-import { QueueEntry } from './queue.js';
-import { Session } from './session.js';
-import { validateName, validateSignal, validateTimeout } from './validate.js';
+import { QueueEntry } from '../queue/ticket.js';
+import { Session } from '../session/session.js';
+import { validateName, validateSignal, validateTimeout } from '../util/validate.js';
 
 /** Options of {@link Election.campaign}. */
 export interface CampaignOptions {

@@ -1,10 +1,10 @@
 import { Lock } from './lock.js';
-import { prefixOf } from './keys.js';
-import { QueueEntry } from './queue.js';
+import { prefixOf } from '../queue/keys.js';
+import { QueueEntry } from '../queue/ticket.js';
 import { Hold, currentHold, runHolding } from './reentry.js';
-import { Session } from './session.js';
-import { InvalidArgumentError } from './errors.js';
-import { validateName, validateSignal, validateTimeout } from './validate.js';
+import { Session } from '../session/session.js';
+import { InvalidArgumentError } from '../errors.js';
+import { validateName, validateSignal, validateTimeout } from '../util/validate.js';
 
 /** Options of {@link Mutex.lock} and {@link Mutex.withLock}. */
 export interface LockOptions {

@@ -1,5 +1,5 @@
 import type { ComparatorBuilder } from 'etcd3';
-import { NotHeldError } from './errors.js';
+import { NotHeldError } from '../errors.js';
 import type { Hold } from './reentry.js';
 
 /**

@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { QueueEntry } from './queue.js';
-import type { Session } from './session.js';
+import type { QueueEntry } from '../queue/ticket.js';
+import type { Session } from '../session/session.js';
 
 /** One hold of a queue key, shared by the handles that re-entered it. */
 export class Hold {

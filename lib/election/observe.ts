@@ -1,8 +1,8 @@
 import { EtcdPermissionDeniedError, type IKeyValue, type IWatchResponse, type Namespace, type Watcher } from 'etcd3';
-import { EtcdUnavailableError, PermissionDeniedError } from './errors.js';
-import { Keyspace, isEntryOf, prefixOf } from './keys.js';
-import { callEtcd, type CallContext } from './policy.js';
-import { recoverWatchStream } from './watch-stream.js';
+import { EtcdUnavailableError, PermissionDeniedError } from '../errors.js';
+import { Keyspace, isEntryOf, prefixOf } from '../queue/keys.js';
+import { callEtcd, type CallContext } from '../etcd/call.js';
+import { recoverWatchStream } from '../etcd/internals.js';
 
 /** Keys read per page when looking for the leader among an election's keys. */
 const PAGE = 16;

@@ -1,5 +1,5 @@
 import { castGrpcError, type IDuplexStream, type ILeaseKeepAliveRequest, type ILeaseKeepAliveResponse, type Namespace } from 'etcd3';
-import type { LeaseLossReason } from './errors.js';
+import type { LeaseLossReason } from '../errors.js';
 
 type KeepAliveStream = IDuplexStream<ILeaseKeepAliveRequest, ILeaseKeepAliveResponse>;
 

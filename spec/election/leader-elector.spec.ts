@@ -12,8 +12,8 @@ import {
   type LeaderElectorOptions,
   type LeaderInfo,
   type Leadership,
-} from '../lib/index.js';
-import { startCluster } from './support/cluster.js';
+} from '../../lib/index.js';
+import { startCluster } from '../../harness/cluster.js';
 import {
   aborted,
   client,
@@ -27,7 +27,7 @@ import {
   uniqueName,
   waitForKeys,
   waitForNoKeys,
-} from './support/etcd.js';
+} from '../support/etcd.js';
 
 /** What an elector did, in order, with a way to wait for the next matching entry. */
 class Log {
@@ -367,7 +367,7 @@ async function until(condition: () => boolean): Promise<void> {
   while (!condition()) await new Promise(resolve => setTimeout(resolve, 20));
 }
 
-const exampleFile = fileURLToPath(new URL('../examples/scheduler.ts', import.meta.url));
+const exampleFile = fileURLToPath(new URL('../../examples/scheduler.ts', import.meta.url));
 
 /** Runs examples/scheduler.ts as a user would (through tsx), with a short job interval. */
 function example(name: string): ChildProcess {

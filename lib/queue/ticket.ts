@@ -1,11 +1,11 @@
 import { EtcdLeaseInvalidError, type IKeyValue, type IRangeRequest } from 'etcd3';
-import { EtcdUnavailableError, LockTimeoutError, OwnershipLostError, PermissionDeniedError } from './errors.js';
+import { EtcdUnavailableError, LockTimeoutError, OwnershipLostError, PermissionDeniedError } from '../errors.js';
 import { Keyspace, isEntryOf, keyOf, prefixOf } from './keys.js';
-import { callEtcd } from './policy.js';
-import type { LeaseBound, Session } from './session.js';
-import { abortable, withDeadline } from './signals.js';
+import { callEtcd } from '../etcd/call.js';
+import type { LeaseBound, Session } from '../session/session.js';
+import { abortable, withDeadline } from '../util/abort.js';
 import { watchOwnKey, type OwnKeySubscription } from './own-key-watch.js';
-import { watchDeletion } from './watch.js';
+import { watchDeletion } from '../etcd/watch.js';
 
 /** Keys read per page when looking for our predecessor. */
 const PAGE = 8;

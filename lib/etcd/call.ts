@@ -7,8 +7,8 @@ import {
   isRecoverableError,
 } from 'etcd3';
 import type { CallOptions } from '@grpc/grpc-js';
-import { EtcdUnavailableError, InvalidArgumentError, PermissionDeniedError, TlsHandshakeError } from './errors.js';
-import { abortable, withDeadline } from './signals.js';
+import { EtcdUnavailableError, InvalidArgumentError, PermissionDeniedError, TlsHandshakeError } from '../errors.js';
+import { abortable, withDeadline } from '../util/abort.js';
 
 /**
  * A failure worth retrying: the connection dropped, a member is down, etcd is electing a leader,

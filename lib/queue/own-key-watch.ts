@@ -1,5 +1,5 @@
-import type { Session } from './session.js';
-import { watchDeletion, type KeyWatch } from './watch.js';
+import type { Session } from '../session/session.js';
+import { watchDeletion, type KeyWatch } from '../etcd/watch.js';
 
 /** How long an own-key watch nobody uses is kept for the next hold of the same key, in ms. */
 const LINGER_MS = 5000;

@@ -1,7 +1,7 @@
 import type { ComparatorBuilder } from 'etcd3';
-import { InvalidArgumentError, NotHeldError, NotLeaderError } from './errors.js';
-import type { QueueEntry } from './queue.js';
-import { MAX_REQUEST_BYTES, validateSignal } from './validate.js';
+import { InvalidArgumentError, NotHeldError, NotLeaderError } from '../errors.js';
+import type { QueueEntry } from '../queue/ticket.js';
+import { MAX_REQUEST_BYTES, validateSignal } from '../util/validate.js';
 
 /** @internal Checks a proclaimed value: a string that fits in an etcd request with its key. */
 export function validateValue(value: unknown): string {

@@ -1,10 +1,10 @@
 import type { IPolicy } from 'cockatiel';
 import { EtcdLeaseInvalidError, type Namespace } from 'etcd3';
-import { EtcdUnavailableError, LeaseLostError, SessionClosedError } from './errors.js';
+import { EtcdUnavailableError, LeaseLostError, SessionClosedError } from '../errors.js';
 import { LeaseKeeper, keepAliveOnce, now } from './lease-keeper.js';
-import { callEtcd, defaultRetryPolicy, type CallContext } from './policy.js';
-import { abortable, withDeadline } from './signals.js';
-import { validateSignal, validateTimeout, validateTtl } from './validate.js';
+import { callEtcd, defaultRetryPolicy, type CallContext } from '../etcd/call.js';
+import { abortable, withDeadline } from '../util/abort.js';
+import { validateSignal, validateTimeout, validateTtl } from '../util/validate.js';
 
 /** Options of {@link Session.create}. */
 export interface SessionOptions {

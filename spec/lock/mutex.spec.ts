@@ -7,8 +7,8 @@ import {
   OwnershipLostError,
   SessionClosedError,
   type Lock,
-} from '../lib/index.js';
-import { client, keysUnder, session, uniqueName, waitForKeys, waitForNoKeys } from './support/etcd.js';
+} from '../../lib/index.js';
+import { client, keysUnder, session, uniqueName, waitForKeys, waitForNoKeys } from '../support/etcd.js';
 
 describe('Mutex', () => {
   it('locks with etcd’s key layout and a fencing token equal to the key’s create revision', async () => {
