@@ -46,6 +46,11 @@ export async function uncontended(b: Bench): Promise<Row[]> {
   // the first page of the queue; delete it guarded by its create revision), nothing else.
   const raw = new RawQueue(client, `${b.name('floor')}/`);
 
+  // "lock order-<id>" code: a new lock name every cycle, so nothing of an earlier cycle is reused.
+  let entity = 0;
+  const entityBase = b.name('entity');
+  const rawEntity = (): RawQueue => new RawQueue(client, `${b.name('floor-entity')}-${entity++}/`);
+
   const peerName = b.name('etcd3-lock');
   const subjects: Subject[] = [
     { subject: 'etcd-concurrency Mutex', note: '', every: 1, target: true, cycle: lockCycle },
@@ -63,6 +68,26 @@ export async function uncontended(b: Bench): Promise<Row[]> {
       note: 'the Mutex’s two transactions alone',
       every: 1,
       async cycle() {
+        const own = await raw.create(session.leaseId, session.lease);
+        await raw.remove(own.key, own.revision);
+      },
+    },
+    {
+      subject: 'Mutex, a new name every cycle',
+      note: 'per-entity locks',
+      every: 1,
+      target: true,
+      async cycle() {
+        const lock = await new Mutex(session, `${entityBase}-${entity++}`).lock();
+        await lock.unlock();
+      },
+    },
+    {
+      subject: 'floor: 2 txns, a new name every cycle',
+      note: 'the two transactions alone, per-entity',
+      every: 1,
+      async cycle() {
+        const raw = rawEntity();
         const own = await raw.create(session.leaseId, session.lease);
         await raw.remove(own.key, own.revision);
       },
