@@ -4,6 +4,7 @@ export { Lock } from './lock/lock.js';
 export { Election, type CampaignOptions, type ObserveOptions } from './election/election.js';
 export { Leadership } from './election/leadership.js';
 export { type LeaderInfo } from './election/observe.js';
+export { queryLock, type QueryOptions, type QueueMember, type QueueStatus } from './queue/query.js';
 export { LeaderElector, type LeaderElectorOptions } from './election/leader-elector.js';
 export { defaultRetryPolicy, isTransient } from './etcd/call.js';
 export { resilientClientOptions } from './etcd/client-options.js';

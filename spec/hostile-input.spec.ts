@@ -1,7 +1,7 @@
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Election, InvalidArgumentError, LockTimeoutError, Mutex, Session } from '../lib/index.js';
-import { isEntryOf, prefixOf } from '../lib/queue/keys.js';
+import { isEntryOf, prefixOf } from '../lib/queue/layout.js';
 import { MAX_NAME_BYTES, MAX_REQUEST_BYTES, MAX_TIMEOUT_MS, MAX_TTL_SECONDS } from '../lib/util/validate.js';
 import { freePorts, startCluster, type Cluster } from '../harness/cluster.js';
 import { client, keysUnder, session, uniqueName } from './support/etcd.js';

@@ -1,4 +1,4 @@
-import { Etcd3 } from 'etcd3';
+import { Etcd3, type IRangeResponse } from 'etcd3';
 import { OwnershipLostError } from '../errors.js';
 import { callEtcd } from '../etcd/call.js';
 import { Session } from '../session/session.js';
@@ -97,10 +97,11 @@ export async function runHeld<H extends Held>(line: CommandLine, io: Io, command
  * it was (what `etcdctl lock` passes as `ETCD_LOCK_REV`: the revision its acquiring call saw).
  */
 async function confirm(session: Session, name: string, held: Held, signal: AbortSignal): Promise<string> {
-  const res = await callEtcd(
+  const res = await callEtcd<IRangeResponse>(
+    session.client,
     session.ctx,
     `read ${held.key}`,
-    options => session.client.kv.range({ key: Buffer.from(held.key) }, options),
+    { service: 'KV', method: 'range', request: { key: Buffer.from(held.key) } },
     signal,
   );
   const kv = res.kvs[0];

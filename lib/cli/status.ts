@@ -1,8 +1,5 @@
-import { Etcd3, type IKeyValue } from 'etcd3';
-import { EtcdUnavailableError } from '../errors.js';
-import { Keyspace, isEntryOf, prefixOf } from '../queue/keys.js';
-import { callEtcd, defaultRetryPolicy, type CallContext } from '../etcd/call.js';
-import { withDeadline } from '../util/abort.js';
+import { Etcd3 } from 'etcd3';
+import { queryLock } from '../queue/query.js';
 import { validateName } from '../util/validate.js';
 import type { CommandLine } from './args.js';
 import type { Command, Io } from './command.js';
@@ -52,45 +49,19 @@ export const statusCommand: Command = {
   },
 };
 
-/** Reads the queue of `name`: direct children of `name/`, oldest first, with their leases' TTLs. */
+/** Reads the queue of `name` through the library's {@link queryLock}, oldest first. */
 export async function readQueue(client: Etcd3, name: string, timeout: number): Promise<QueueRow[]> {
-  const ctx: CallContext = { policy: defaultRetryPolicy(), callTimeout: timeout };
-  const scope = withDeadline(undefined, timeout, () => new EtcdUnavailableError(`read "${name}"`, { cause: new Error(`no answer within ${timeout} ms`) }));
-  try {
-    const prefix = prefixOf(name);
-    const keys = new Keyspace(client);
-    const res = await callEtcd(
-      ctx,
-      `read the queue of "${name}"`,
-      options => client.kv.range({ ...keys.prefix(prefix), sort_order: 'Ascend', sort_target: 'Create' }, options),
-      scope.signal,
-    );
-    const entries = res.kvs.filter(kv => isEntryOf(prefix, keys.relative(kv.key)));
-    const leases = [...new Set(entries.map(kv => kv.lease).filter(lease => lease !== '0'))];
-    const ttls = new Map(
-      await Promise.all(
-        leases.map(async lease => {
-          const ttl = await callEtcd(
-            ctx,
-            `read the TTL of lease ${BigInt(lease).toString(16)}`,
-            options => client.leaseClient.leaseTimeToLive({ ID: lease, keys: false }, options),
-            scope.signal,
-          );
-          return [lease, Number(ttl.TTL)] as const;
-        }),
-      ),
-    );
-    return entries.map((kv: IKeyValue, position): QueueRow => ({
+  const { held, pending } = await queryLock(client, name, { timeout });
+  return [...held, ...pending].map(
+    (member, position): QueueRow => ({
       position,
-      key: keys.relative(kv.key),
-      lease: BigInt(kv.lease).toString(16),
-      ttl: kv.lease === '0' ? null : (ttls.get(kv.lease) ?? -1),
-      createRevision: kv.create_revision,
-      value: kv.value.toString(),
-    }));
-  } finally {
-    scope.dispose();
-  }
+      key: member.key,
+      lease: member.leaseId,
+      ttl: member.ttl,
+      createRevision: member.fencingToken.toString(),
+      value: member.value,
+    }),
+  );
 }
 
 /** The human-readable table of {@link readQueue}'s rows. */

@@ -1,7 +1,8 @@
 import { InvalidArgumentError } from '../errors.js';
 import { readLeader, watchLeader, type LeaderInfo } from './observe.js';
 import { Leadership, validateValue } from './leadership.js';
-import { QueueEntry } from '../queue/ticket.js';
+import { exclusive } from '../queue/rule.js';
+import { takeTurn } from '../queue/turn.js';
 import { Session } from '../session/session.js';
 import { validateName, validateSignal, validateTimeout } from '../util/validate.js';
 
@@ -76,14 +77,9 @@ export class Election {
     validateValue(value);
     const signal = validateSignal(options.signal);
     const timeout = validateTimeout('timeout', options.timeout);
-    const entry = await QueueEntry.join(this.session, this.name, { value, signal, timeout });
-    // Our turn came, but the caller gave up (or our key went) in the same instant: no zombie leader.
-    if (signal?.aborted || entry.signal.aborted) {
-      const reason: unknown = signal?.aborted ? signal.reason : entry.signal.reason;
-      await entry.release().catch(() => undefined);
-      throw reason;
-    }
-    return new Leadership(entry, value);
+    // The turn loop re-checks `signal` and our key before granting: never a zombie leader.
+    const ticket = await takeTurn(this.session, this.name, { rule: exclusive, mode: 'wait', value, signal, timeout });
+    return new Leadership(ticket!, value);
   }
 
   /**

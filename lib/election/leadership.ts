@@ -1,6 +1,6 @@
 import type { ComparatorBuilder } from 'etcd3';
 import { InvalidArgumentError, NotHeldError, NotLeaderError } from '../errors.js';
-import type { QueueEntry } from '../queue/ticket.js';
+import type { Ticket } from '../queue/ticket.js';
 import { MAX_REQUEST_BYTES, validateSignal } from '../util/validate.js';
 
 /** @internal Checks a proclaimed value: a string that fits in an etcd request with its key. */
@@ -34,7 +34,7 @@ export class Leadership implements AsyncDisposable {
 
   /** @internal */
   constructor(
-    private readonly entry: QueueEntry,
+    private readonly entry: Ticket,
     value: string,
   ) {
     this.current = value;

@@ -1,8 +1,11 @@
-import { EtcdPermissionDeniedError, type IKeyValue, type IWatchResponse, type Namespace, type Watcher } from 'etcd3';
+import type { IKeyValue, IRangeResponse, Namespace } from 'etcd3';
 import { EtcdUnavailableError, PermissionDeniedError } from '../errors.js';
-import { Keyspace, isEntryOf, prefixOf } from '../queue/keys.js';
+import { Keyspace } from '../etcd/keyspace.js';
+import { isEntryOf, prefixOf } from '../queue/layout.js';
 import { callEtcd, type CallContext } from '../etcd/call.js';
-import { recoverWatchStream } from '../etcd/internals.js';
+import { isCompacted } from '../etcd/classify.js';
+import { watch, type Watch, type WatchEvent } from '../etcd/watch.js';
+import { pause } from '../util/abort.js';
 
 /** Keys read per page when looking for the leader among an election's keys. */
 const PAGE = 16;
@@ -46,21 +49,22 @@ export async function readLeader(
   let at = revision;
   let minCreate: bigint | undefined;
   for (;;) {
-    const res = await callEtcd(
+    const res = await callEtcd<IRangeResponse>(
+      client,
       ctx,
       `read the leader of "${name}"`,
-      options =>
-        client.kv.range(
-          {
-            ...keys.prefix(prefix),
-            sort_order: 'Ascend',
-            sort_target: 'Create',
-            limit: PAGE,
-            ...(at === undefined ? {} : { revision: at.toString() }),
-            ...(minCreate === undefined ? {} : { min_create_revision: minCreate.toString() }),
-          },
-          options,
-        ),
+      {
+        service: 'KV',
+        method: 'range',
+        request: {
+          ...keys.prefix(prefix),
+          sort_order: 'Ascend',
+          sort_target: 'Create',
+          limit: PAGE,
+          ...(at === undefined ? {} : { revision: at.toString() }),
+          ...(minCreate === undefined ? {} : { min_create_revision: minCreate.toString() }),
+        },
+      },
       signal,
     );
     // Later pages read the same revision as the first, so the answer is one consistent snapshot.
@@ -114,12 +118,13 @@ export async function* watchLeader(
   signal?: AbortSignal,
 ): AsyncGenerator<LeaderInfo | undefined, void, undefined> {
   const prefix = prefixOf(name);
+  const keys = new Keyspace(client);
   /** The last state yielded; `null` before the first. */
   let last: LeaderInfo | undefined | null = null;
   let retryDelay = 0;
   while (!signal?.aborted) {
     if (retryDelay > 0 && !(await pause(retryDelay, signal))) return;
-    const feed = new PrefixFeed(client, prefix);
+    const feed = new PrefixFeed(client, prefix, signal);
     let applied = -1n;
     try {
       for (;;) {
@@ -132,7 +137,7 @@ export async function* watchLeader(
         } else if (item.kind === 'failed') {
           throw item.error;
         } else if (applied >= 0n) {
-          for (const revision of revisionsToRead(item.response, prefix, applied, last)) {
+          for (const revision of revisionsToRead(item.events, keys, prefix, applied, last)) {
             states.push(await readAt(client, ctx, name, revision, signal));
           }
         }
@@ -150,8 +155,7 @@ export async function* watchLeader(
     } catch (error) {
       if (signal?.aborted) return;
       if (error instanceof PermissionDeniedError) throw error;
-      if (error instanceof EtcdPermissionDeniedError) throw new PermissionDeniedError(`watch "${name}"`, { cause: error });
-      if (!(error instanceof EtcdUnavailableError) && !isWatchFailure(error) && !isCompacted(error)) throw error;
+      if (!(error instanceof EtcdUnavailableError) && !isCompacted(error)) throw error;
       retryDelay = Math.min(RETRY_MAX_MS, Math.max(RETRY_MIN_MS, retryDelay * 2));
     } finally {
       feed.cancel();
@@ -164,17 +168,17 @@ export async function* watchLeader(
  * on the leader's key, or on any candidate key while there is no leader. Ascending.
  */
 function revisionsToRead(
-  response: IWatchResponse,
+  events: readonly WatchEvent[],
+  keys: Keyspace,
   prefix: string,
   applied: bigint,
   last: LeaderInfo | undefined | null,
 ): bigint[] {
   const revisions: bigint[] = [];
-  for (const event of response.events) {
+  for (const event of events) {
     const revision = BigInt(event.kv.mod_revision);
     if (revision <= applied || revisions[revisions.length - 1] === revision) continue;
-    // etcd3's Watcher has already made the key relative to the client's namespace.
-    const key = event.kv.key.toString();
+    const key = keys.relative(event.kv.key);
     if (!isEntryOf(prefix, key)) continue;
     if (!last || key === last.key) revisions.push(revision);
   }
@@ -191,64 +195,31 @@ async function readAt(client: Namespace, ctx: CallContext, name: string, revisio
   }
 }
 
-function isCompacted(error: unknown): boolean {
-  return error instanceof Error && /compacted/i.test(error.message);
-}
-
-class WatchFailure extends Error {}
-
-function isWatchFailure(error: unknown): boolean {
-  return error instanceof WatchFailure;
-}
-
-/** Resolves true after `ms`, or false as soon as `signal` aborts. */
-function pause(ms: number, signal?: AbortSignal): Promise<boolean> {
-  return new Promise(resolve => {
-    if (signal?.aborted) return resolve(false);
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      resolve(false);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve(true);
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
 type FeedItem =
   /** The watch is registered (again): what happens from here on reaches us; read the state. */
   | { kind: 'synced' }
-  | { kind: 'events'; response: IWatchResponse }
-  /** The watch is dead (cancelled by etcd, e.g. compaction); open a new one. */
+  | { kind: 'events'; events: readonly WatchEvent[] }
+  /** etcd refused the watch for good. */
   | { kind: 'failed'; error: Error };
 
 /** A prefix watch turned into a queue of items, consumed one at a time. */
 class PrefixFeed {
-  private readonly watcher: Watcher;
+  private readonly watch: Watch;
   private readonly items: FeedItem[] = [];
   private wake: (() => void) | undefined;
-  private cancelled = false;
 
-  constructor(client: Namespace, prefix: string) {
-    this.watcher = client.watch().prefix(prefix).watcher();
-    let registered = false;
-    this.watcher.on('connected', () => {
-      registered = true;
-      this.push({ kind: 'synced' });
-    });
-    this.watcher.on('disconnected', () => (registered = false));
-    this.watcher.on('data', response => {
-      if (response.events.length > 0) this.push({ kind: 'events', response });
-    });
-    // etcd3 has already typed the error by its message (e.g. EtcdPermissionDeniedError).
-    this.watcher.on('error', error => {
-      // etcd refused to create the watch (permission, expired auth token): etcd3 then stalls the
-      // stream's other watches until it reconnects, with a fresh token.
-      if (!registered) recoverWatchStream(client, error);
-      this.push({ kind: 'failed', error: error instanceof EtcdPermissionDeniedError ? error : new WatchFailure(error.message, { cause: error }) });
-    });
+  constructor(client: Namespace, prefix: string, signal: AbortSignal | undefined) {
+    const range = new Keyspace(client).prefix(prefix);
+    this.watch = watch(
+      client,
+      { key: range.key, rangeEnd: range.range_end, events: 'all' },
+      {
+        synced: () => this.push({ kind: 'synced' }),
+        events: events => this.push({ kind: 'events', events }),
+        failed: error => this.push({ kind: 'failed', error }),
+      },
+    );
+    signal?.addEventListener('abort', () => this.wake?.(), { once: true });
   }
 
   /** The next item, or undefined once `signal` aborts. */
@@ -257,26 +228,16 @@ class PrefixFeed {
       if (signal?.aborted) return undefined;
       const item = this.items.shift();
       if (item) return item;
-      await new Promise<void>(resolve => {
-        const onAbort = (): void => resolve();
-        signal?.addEventListener('abort', onAbort, { once: true });
-        this.wake = () => {
-          signal?.removeEventListener('abort', onAbort);
-          resolve();
-        };
-      });
+      await new Promise<void>(resolve => (this.wake = resolve));
       this.wake = undefined;
     }
   }
 
   cancel(): void {
-    if (this.cancelled) return;
-    this.cancelled = true;
-    this.watcher.cancel().catch(() => undefined);
+    this.watch.cancel();
   }
 
   private push(item: FeedItem): void {
-    if (this.cancelled) return;
     this.items.push(item);
     this.wake?.();
   }

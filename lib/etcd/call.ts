@@ -1,58 +1,18 @@
-import { BrokenCircuitError, ExponentialBackoff, TaskCancelledError, handleWhen, retry, type IPolicy } from 'cockatiel';
-import {
-  EtcdAuthenticationFailedError,
-  EtcdPermissionDeniedError,
-  EtcdRoleNotGrantedError,
-  GRPCUnauthenticatedError,
-  isRecoverableError,
-} from 'etcd3';
-import type { CallOptions } from '@grpc/grpc-js';
+import { ExponentialBackoff, TaskCancelledError, handleWhen, retry, type IPolicy } from 'cockatiel';
+import type { Namespace } from 'etcd3';
 import { EtcdUnavailableError, InvalidArgumentError, PermissionDeniedError, TlsHandshakeError } from '../errors.js';
-import { abortable, withDeadline } from '../util/abort.js';
+import { abortable, scope } from '../util/abort.js';
+import { isPermissionError, isSilence, isStaleToken, isTlsFailure, isTooLarge, isTransient } from './classify.js';
+import type { Endpoint, Service } from './internals.js';
+import { membersOf, type Members } from './members.js';
 
-/**
- * A failure worth retrying: the connection dropped, a member is down, etcd is electing a leader,
- * a call hit its deadline. Permission and argument errors are not transient.
- */
-export function isTransient(error: unknown): boolean {
-  // A failed TLS handshake or a request over etcd's size limit arrives as a recoverable gRPC
-  // error (UNAVAILABLE, RESOURCE_EXHAUSTED), but the next attempt fails the same way.
-  if (isTlsFailure(error) || isTooLarge(error)) return false;
-  // etcd3 opens a per-host circuit breaker after repeated failures: the host is down for now.
-  return error instanceof BrokenCircuitError || (error instanceof Error && isRecoverableError(error));
-}
-
-/** The TLS handshake failed (wrong CA, client certificate missing or refused, name mismatch, not TLS). */
-function isTlsFailure(error: unknown): boolean {
-  return (
-    error instanceof Error &&
-    /SSL routines|alert (bad|unknown|unsupported|expired|revoked) certificate|alert unknown ca|certificate required|unable to verify|self[- ]signed certificate|unable to get (local )?issuer certificate|certificate has expired|does not match certificate's altnames|wrong version number/i.test(
-      error.message,
-    )
-  );
-}
-
-/** etcd (`--max-request-bytes`) or its gRPC server (that plus 512 KiB) refused a request as too large. */
-function isTooLarge(error: unknown): boolean {
-  return error instanceof Error && /etcdserver: request is too large|received message larger than max/.test(error.message);
-}
-
-function isPermissionError(error: unknown): boolean {
-  return (
-    error instanceof EtcdPermissionDeniedError ||
-    error instanceof EtcdRoleNotGrantedError ||
-    error instanceof EtcdAuthenticationFailedError ||
-    error instanceof GRPCUnauthenticatedError ||
-    // etcd 3.4's answer to a client with no credentials at all while authentication is enabled.
-    (error instanceof Error && error.message.includes('etcdserver: user name is empty'))
-  );
-}
+export { isTransient } from './classify.js';
 
 /**
  * The default retry policy for one etcd call: transient errors only, exponential backoff with
- * decorrelated jitter from 25 ms up to 1 s, at most 20 attempts. The library's calls are also
- * bounded by their deadline (`callTimeout`), which ends the retries first: a leader election, or
- * etcd3's circuit breakers open for 5 s after repeated failures, are retried through until then.
+ * decorrelated jitter from 25 ms up to 1 s, at most 20 rounds. Each round already tries the
+ * members one after another (see {@link callEtcd}); the call's deadline (`callTimeout`) usually
+ * ends the retries first.
  */
 export function defaultRetryPolicy(): IPolicy {
   return retry(handleWhen(isTransient), {
@@ -61,13 +21,10 @@ export function defaultRetryPolicy(): IPolicy {
   });
 }
 
-/**
- * A call's time is shared by at least this many attempts, so one stuck on a frozen member cannot
- * use it all. Not more: a follower holds a request until a new leader is elected (seconds on a
- * loaded machine), and an attempt that times out meanwhile is sent again for nothing (with etcd3's
- * default options, three more times at once, each counted against a member's circuit breaker).
- */
-const ATTEMPTS_PER_CALL = 2;
+/** An attempt gets at most this share of the call's time, so one stuck on a frozen member leaves time for others. */
+const ATTEMPT_SHARE = 1 / 2;
+/** Attempts of one call in flight at once, at most. */
+const MAX_IN_FLIGHT = 3;
 
 /** How calls to etcd are made: the retry policy and the deadline of each call. */
 export interface CallContext {
@@ -76,55 +33,145 @@ export interface CallContext {
   readonly callTimeout: number;
 }
 
+/** One etcd RPC, as {@link callEtcd} sends it. */
+export interface Rpc<T> {
+  readonly service: Service;
+  readonly method: string;
+  readonly request: unknown;
+  /**
+   * Whether it changes etcd. A write is never left in flight behind the caller's back: when the
+   * caller aborts, the call rejects only once its attempts have settled. Default: false.
+   */
+  readonly write?: boolean;
+  /**
+   * Called with an answer that came after another attempt's answer was taken: for a request that
+   * is not idempotent (a lease grant), to undo it. Requests without it must be idempotent, as every
+   * guarded transaction and every read is: they may be sent to several members.
+   */
+  readonly discard?: (answer: T) => void;
+}
+
 /**
- * Runs one etcd operation under the retry policy, within `ctx.callTimeout` ms in all, retries and
- * backoff included. Each attempt gets the time left as its gRPC deadline, but at most half of the
- * call's: an attempt stuck on a dead or frozen member leaves time for another, on another member.
- * Rejects with `signal.reason` when the signal aborts (once the attempt in flight has settled, so a
- * write is never left in flight behind the caller's back), {@link PermissionDeniedError} at once on
- * a permission error, and {@link EtcdUnavailableError} when the policy gives up on a transient error
- * or the time is up.
+ * Runs one etcd RPC within `ctx.callTimeout` ms in all, riding through a frozen or dead member.
+ *
+ * Each round sends the request to the member that answers best (see {@link Members}); if no answer
+ * comes within the hedge delay (about four times the usual latency, 150 ms to 1 s), the same
+ * request also goes to the next member, and so on, up to three attempts in flight, each with at
+ * most half the call's time as its gRPC deadline. The first answer wins; a member that stays silent
+ * while another answers is avoided until it answers again. A round fails when every attempt in it
+ * failed; the retry policy (`ctx.policy`) then decides whether and when to try another round.
+ *
+ * Rejects with `signal.reason` when the signal aborts (for a write, once its attempts settled),
+ * {@link PermissionDeniedError} at once on a permission error, {@link TlsHandshakeError} on a failed
+ * handshake, {@link InvalidArgumentError} for a request etcd finds too large, and
+ * {@link EtcdUnavailableError} when the policy gives up on a transient error or the time is up.
  */
-export async function callEtcd<T>(
-  ctx: CallContext,
-  operation: string,
-  fn: (options: CallOptions) => Promise<T>,
-  signal?: AbortSignal,
-): Promise<T> {
+export async function callEtcd<T>(client: Namespace, ctx: CallContext, operation: string, rpc: Rpc<T>, signal?: AbortSignal): Promise<T> {
   signal?.throwIfAborted();
+  const members = membersOf(client);
   const deadline = Date.now() + ctx.callTimeout;
   let lastError: unknown;
-  // Ends the policy's backoff sleep too; no attempt is in flight then, as none outlives `deadline`.
-  const timeUp = withDeadline(undefined, ctx.callTimeout, () => new EtcdUnavailableError(`${operation} within ${ctx.callTimeout} ms`, { cause: lastError }));
-  // Stops the policy when the time is up, not only when the caller aborts: its retries would
-  // otherwise go on behind our back with expired deadlines, each failing at once, and keep etcd3's
-  // circuit breaker for the member open (its half-open trial always failed; a lease was lost so).
-  const stop = withDeadline([signal, timeUp.signal], undefined, () => new Error('unreachable'));
+  const timeUp = scope(undefined, ctx.callTimeout, () => new EtcdUnavailableError(`${operation} within ${ctx.callTimeout} ms`, { cause: lastError }));
+  const stop = scope([signal, timeUp.signal]);
+  const inFlight = new Set<Promise<unknown>>();
   try {
-    const attempts = ctx.policy.execute(async () => {
+    const rounds = ctx.policy.execute(async () => {
       stop.signal.throwIfAborted();
-      try {
-        return await fn({ deadline: Math.min(deadline, Date.now() + ctx.callTimeout / ATTEMPTS_PER_CALL) });
-      } catch (error) {
-        lastError = error;
-        throw error;
-      }
+      return hedged(members, rpc, deadline, ctx.callTimeout * ATTEMPT_SHARE, stop.signal, inFlight, error => (lastError = error));
     }, stop.signal);
-    return await abortable(attempts, timeUp.signal);
+    return await abortable(rounds, stop.signal);
   } catch (error) {
-    if (signal?.aborted) throw signal.reason;
+    if (signal?.aborted) {
+      if (rpc.write) await Promise.allSettled([...inFlight]);
+      throw signal.reason;
+    }
     if (timeUp.signal.aborted) throw timeUp.signal.reason;
     if (error instanceof TaskCancelledError) throw signal?.reason ?? error;
-    if (isPermissionError(error)) throw new PermissionDeniedError(operation, { cause: error });
-    if (isTlsFailure(error)) throw new TlsHandshakeError(operation, { cause: error });
-    if (isTooLarge(error)) {
-      const what = operation.length > 120 ? `${operation.slice(0, 120)}…` : operation;
-      throw new InvalidArgumentError('request', `etcd refused the request to ${what} as too large for its --max-request-bytes: use a shorter name or value`, { cause: error });
-    }
-    if (isTransient(error)) throw new EtcdUnavailableError(operation, { cause: error });
-    throw error;
+    throw typed(operation, error);
   } finally {
     timeUp.dispose();
     stop.dispose();
   }
+}
+
+/** The library's error for a failure of etcd's, or the error itself when it is not etcd's. */
+function typed(operation: string, error: unknown): unknown {
+  if (isPermissionError(error)) return new PermissionDeniedError(operation, { cause: error });
+  if (isTlsFailure(error)) return new TlsHandshakeError(operation, { cause: error });
+  if (isTooLarge(error)) {
+    const what = operation.length > 120 ? `${operation.slice(0, 120)}…` : operation;
+    return new InvalidArgumentError('request', `etcd refused the request to ${what} as too large for its --max-request-bytes: use a shorter name or value`, { cause: error });
+  }
+  if (isTransient(error)) return new EtcdUnavailableError(operation, { cause: error });
+  return error;
+}
+
+/** One round: the request to one member, and to the next ones while no answer comes. */
+function hedged<T>(
+  members: Members,
+  rpc: Rpc<T>,
+  deadline: number,
+  attemptMs: number,
+  signal: AbortSignal,
+  inFlight: Set<Promise<unknown>>,
+  failed: (error: unknown) => void,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const order = members.order();
+    const pending = new Map<Promise<T>, { endpoint: Endpoint; sentAt: number }>();
+    let launched = 0;
+    let settled = false;
+    let hedgeTimer: NodeJS.Timeout | undefined;
+    const settle = (): boolean => {
+      if (settled) return false;
+      settled = true;
+      clearTimeout(hedgeTimer);
+      signal.removeEventListener('abort', onAbort);
+      return true;
+    };
+    const onAbort = (): void => {
+      if (settle()) reject(signal.reason);
+    };
+    const launch = (): void => {
+      const endpoint = order[launched++ % order.length]!;
+      const sentAt = performance.now();
+      const attempt = endpoint.unary<T>(rpc.service, rpc.method, rpc.request, Math.min(deadline, Date.now() + attemptMs));
+      pending.set(attempt, { endpoint, sentAt });
+      inFlight.add(attempt);
+      attempt.then(
+        answer => {
+          inFlight.delete(attempt);
+          pending.delete(attempt);
+          members.answered(endpoint);
+          members.observe(performance.now() - sentAt);
+          if (!settle()) return rpc.discard?.(answer);
+          // Whoever is still silent after the hedge delay, while this member answered, is suspect.
+          const now = performance.now();
+          for (const other of pending.values()) if (now - other.sentAt >= members.hedgeDelay()) members.suspect(other.endpoint);
+          resolve(answer);
+        },
+        (error: unknown) => {
+          inFlight.delete(attempt);
+          pending.delete(attempt);
+          failed(error);
+          if (isSilence(error)) members.suspect(endpoint);
+          else members.answered(endpoint);
+          if (isStaleToken(error)) members.invalidateToken();
+          if (settled) return;
+          if (!isTransient(error) || pending.size === 0) {
+            settle();
+            reject(error);
+          }
+        },
+      );
+    };
+    const hedge = (): void => {
+      if (settled) return;
+      if (pending.size < MAX_IN_FLIGHT && order.length > 1) launch();
+      hedgeTimer = setTimeout(hedge, members.hedgeDelay());
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    launch();
+    if (order.length > 1) hedgeTimer = setTimeout(hedge, members.hedgeDelay());
+  });
 }

@@ -1,7 +1,6 @@
 import { ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, noop } from 'cockatiel';
 import { isRecoverableError, type IOptions } from 'etcd3';
-
-type WatchBackoff = NonNullable<NonNullable<IOptions['faultHandling']>['watchBackoff']>;
+import { asWatchBackoff } from './internals.js';
 
 /** A gRPC keepalive ping every this many ms while calls or streams are open. etcd refuses pings more often than every 5 s. */
 const KEEPALIVE_TIME_MS = 6_000;
@@ -51,7 +50,7 @@ export function resilientClientOptions(options: IOptions): IOptions {
       global: noop,
       host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: HALF_OPEN_AFTER_MS, breaker: new ConsecutiveBreaker(3) }),
       // etcd3 itself passes an ExponentialBackoff here; its typings name an older cockatiel's type.
-      watchBackoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 2_000 }) as unknown as WatchBackoff,
+      watchBackoff: asWatchBackoff(new ExponentialBackoff({ initialDelay: 100, maxDelay: 2_000 })),
       ...options.faultHandling,
     },
     defaultCallOptions:

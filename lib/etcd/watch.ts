@@ -1,169 +1,298 @@
-import { ClientRuntimeError, type Namespace, type Watcher } from 'etcd3';
-import { isStaleToken, recoverWatchStream } from './internals.js';
+import type { IKeyValue, Namespace } from 'etcd3';
+import { PermissionDeniedError } from '../errors.js';
+import { pause } from '../util/abort.js';
+import { isPermissionError, isStaleToken } from './classify.js';
+import { discardStream, type DuplexStream, type Endpoint } from './internals.js';
+import { membersOf, type Members } from './members.js';
 
-/**
- * A watch that etcd has not registered this many ms after it was opened (or after its stream
- * dropped) is stuck: its stream went to a member that accepts connections but answers nothing (a
- * frozen process, a dead path behind a proxy). gRPC has no timeout for that handshake and its
- * keepalive only watches established connections, so the stream would wait as long as the member
- * does. Breaking it makes etcd3 count a failure against that member and reconnect, soon elsewhere.
- */
-const REGISTER_TIMEOUT_MS = 3000;
+/** With no answer on the stream for this long, ask etcd for a progress report, ms. */
+const PROGRESS_AFTER_MS = 500;
+/** A stream that answers nothing, not even a progress request, for this long is dead, ms. */
+const SILENCE_MS = 1000;
+/** An idle stream (no watch left) is kept this long for the next watch, ms. */
+const LINGER_MS = 2000;
+/** Reconnect backoff bounds, ms. */
+const RECONNECT_MIN_MS = 50;
+const RECONNECT_MAX_MS = 2000;
+/** A watch refused for permission this many times in a row, each on a fresh stream and token, fails. */
+const MAX_REFUSALS = 2;
 
-/** When a watch on each client's stream was last registered or delivered an event (monotonic ms). */
-const streamProgress = new WeakMap<Namespace, number>();
-
-/** etcd3 watch managers already guarded by {@link guardWatchManager}. */
-const guarded = new WeakSet<object>();
-
-/**
- * etcd3's watch manager throws a `ClientRuntimeError` from inside its stream's data handler when an
- * answer names a watch it no longer knows, which is an uncaught exception: the process dies. The
- * checker saw it once ("Failed to find watcher for IWatchResponse", a client under faults), likely
- * an answer that came on a stream after etcd3 had reset its watches for a reconnect. Catch that,
- * and break the stream: every watch registers again, and ours read etcd again, as after any
- * reconnect. Reaches into etcd3 1.1.x; if its internals change, this does nothing.
- */
-function guardWatchManager(client: Namespace): void {
-  const manager = (client as unknown as { watchManager?: Record<string, unknown> }).watchManager;
-  if (!manager || guarded.has(manager)) return;
-  guarded.add(manager);
-  for (const method of ['handleResponse', 'handleCreatedResponse']) {
-    const original = manager[method];
-    if (typeof original !== 'function') continue;
-    manager[method] = function (this: unknown, ...args: unknown[]): unknown {
-      try {
-        return (original as (...a: unknown[]) => unknown).apply(this, args);
-      } catch (error) {
-        if (!(error instanceof ClientRuntimeError)) throw error;
-        recoverWatchStream(client, error);
-        return undefined;
-      }
-    };
-  }
+/** What a watch is on: one key, or every key in `[key, rangeEnd)`, as stored (namespace included). */
+export interface WatchTarget {
+  readonly key: Buffer;
+  readonly rangeEnd?: Buffer;
+  /** Deletions only (etcd's NOPUT filter), or every change. */
+  readonly events: 'delete' | 'all';
+  /**
+   * Watch from this revision on instead of from "now". Only for a revision not yet reached (such as
+   * one past a key just created): a past one is served by etcd's 100 ms catch-up loop.
+   */
+  readonly startRevision?: bigint;
 }
 
-/** Why a key watch asks its owner to look at etcd again. */
-export type WatchNews =
-  /** The key was deleted. */
-  | 'deleted'
-  /** The watch was cancelled by etcd (e.g. its revision was compacted) and is dead. */
-  | 'failed'
-  /** The watch stream reconnected: events may have been missed while it was down. */
-  | 'reconnected';
+/** One event of a watch, as etcd sent it. */
+export interface WatchEvent {
+  readonly type: 'put' | 'delete';
+  readonly kv: IKeyValue;
+}
 
-/**
- * A watch on the deletion of one key. `ready` resolves once etcd has registered the watch, so any
- * deletion after that point is delivered; `news` resolves at the first thing worth re-reading etcd for.
- */
-export interface KeyWatch {
-  /** Resolves with the store revision at which etcd registered the watch. */
-  readonly ready: Promise<bigint>;
-  readonly news: Promise<WatchNews>;
+/** What a watch tells its owner. */
+export interface WatchListener {
   /**
-   * The revision of the deletion, once `news` is `'deleted'`. The watch's member may lag the member
-   * that answered a write, so a watch "from now" can still deliver a deletion older than a key
-   * of the same name created since: compare this with that key's create revision.
+   * etcd registered the watch at `revision`: from there on nothing is missed. `gapFree` is true
+   * when nothing before it can have been missed either (a watch with a start revision, registered
+   * the first time); after a watch from "now", or one registered again from "now" after its stream
+   * was replaced, re-read etcd to learn what happened before.
    */
-  readonly deletedAt: bigint | undefined;
+  synced(revision: bigint, gapFree: boolean): void;
+  /** Events at one revision (etcd sends those of one revision together), in order. */
+  events(events: readonly WatchEvent[], revision: bigint): void;
+  /** etcd refused the watch for good (permission): the watch is over. */
+  failed?(error: Error): void;
+}
+
+/** A live watch; `cancel()` ends it (idempotent). */
+export interface Watch {
   cancel(): void;
 }
 
+/** A watch as the stream knows it. */
+interface Registration {
+  readonly id: string;
+  readonly target: WatchTarget;
+  readonly listener: WatchListener;
+  /** Registered on the current stream. */
+  registered: boolean;
+  /** Watch from this revision; dropped once a registration was lost (then from "now"). */
+  startRevision: bigint | undefined;
+  refusals: number;
+}
+
+interface WatchResponse {
+  header: { revision: string };
+  watch_id: string;
+  created: boolean;
+  canceled: boolean;
+  cancel_reason: string;
+  events: { type: 'Put' | 'Delete'; kv: IKeyValue }[];
+}
+
 /**
- * Watches `key` for deletion. Without `startRevision` the watch starts "now": etcd registers it as a
- * synced watcher and delivers a deletion at once, instead of from the catch-up loop that serves
- * watches starting in the past (every 100 ms). Callers re-read etcd after `ready` to close the gap.
+ * The library's one watch primitive: every watch of one etcd3 client (one connection pool) shares
+ * one gRPC watch stream, on a member {@link Members} considers healthy.
+ *
+ * - **Creations are pipelined** with watch ids of our own (etcd ≥ 3.4), where etcd3 sends one and
+ *   waits for its answer before the next: thousands of waiters register in one round trip's time.
+ * - **Liveness**: when the stream has been quiet for 0.5 s, a progress request goes out (answered
+ *   by the member at once, without raft); a stream that answers nothing for 1 s is dead (a frozen
+ *   or cut-off member keeps its socket open and never says so). It is then replaced on another
+ *   member, every watch registered again from "now", and every listener told to re-read.
+ * - **Refusals**: a watch refused for permission may have carried a token etcd no longer accepts,
+ *   so the token is renewed and the stream replaced once before the watch fails.
+ * - Answers for a watch we no longer know (cancelled meanwhile) are ignored.
  */
-export function watchDeletion(
-  client: Namespace,
-  key: string,
-  startRevision?: bigint,
-  /**
-   * Called for every piece of news, not only the first (which resolves `news`), with the
-   * deletion's revision for `'deleted'`: for a watch that outlives one deletion.
-   */
-  onEach?: (news: WatchNews, revision?: bigint) => void,
-): KeyWatch {
-  guardWatchManager(client);
-  let watcher: Watcher;
-  let cancelled = false;
-  let connected = false;
-  let registered = false;
-  let renewals = 0;
-  let watchdog: NodeJS.Timeout | undefined;
-  const armWatchdog = (since = performance.now()): void => {
-    clearTimeout(watchdog);
-    const last = Math.max(since, streamProgress.get(client) ?? 0);
-    watchdog = setTimeout(() => {
-      if (registered || cancelled) return;
-      // etcd3 registers a stream's watches one at a time: behind hundreds of others a watch can
-      // wait seconds for its turn on a healthy stream. Only a stream that made no progress at all
-      // (no watch registered, no event) for the whole period is stuck.
-      if ((streamProgress.get(client) ?? 0) > last) return armWatchdog(since);
-      recoverWatchStream(client, new Error(`the watch on ${key} was not registered within ${REGISTER_TIMEOUT_MS} ms`));
-      armWatchdog();
-    }, Math.max(0, last + REGISTER_TIMEOUT_MS - performance.now())).unref();
-  };
-  let onReady!: (revision: bigint) => void;
-  let onReadyFailed!: (error: Error) => void;
-  const ready = new Promise<bigint>((resolve, reject) => {
-    onReady = resolve;
-    onReadyFailed = reject;
-  });
-  ready.catch(() => undefined);
-  let deletedAt: bigint | undefined;
-  let onNews!: (news: WatchNews) => void;
-  const news = new Promise<WatchNews>(resolve => (onNews = resolve));
-  const open = (): void => {
-    const builder = client.watch().key(key).only('delete');
-    if (startRevision !== undefined) builder.startRevision(startRevision.toString());
-    watcher = builder.watcher();
-    armWatchdog();
-    watcher.on('connected', res => {
-      streamProgress.set(client, performance.now());
-      if (connected) {
-        onNews('reconnected');
-        onEach?.('reconnected');
+class WatchHub {
+  private readonly watches = new Map<string, Registration>();
+  /** Ids of creations sent on the current stream and not yet answered, in the order sent. */
+  private unanswered: string[] = [];
+  private nextId = 1;
+  private stream: DuplexStream<unknown, WatchResponse> | undefined;
+  private endpoint: Endpoint | undefined;
+  private opening: Promise<void> | undefined;
+  private lastHeard = 0;
+  private progressSentAt: number | undefined;
+  private ticker: NodeJS.Timeout | undefined;
+  private lingering: NodeJS.Timeout | undefined;
+  private failures = 0;
+
+  constructor(private readonly members: Members) {}
+
+  watch(target: WatchTarget, listener: WatchListener): Watch {
+    const registration: Registration = { id: String(this.nextId++), target, listener, registered: false, startRevision: target.startRevision, refusals: 0 };
+    this.watches.set(registration.id, registration);
+    clearTimeout(this.lingering);
+    if (this.stream) this.create(registration);
+    else void this.open();
+    return { cancel: () => this.cancel(registration) };
+  }
+
+  private cancel(registration: Registration): void {
+    if (this.watches.get(registration.id) !== registration) return;
+    this.watches.delete(registration.id);
+    if (registration.registered && this.stream) this.send({ cancel_request: { watch_id: registration.id } });
+    if (this.watches.size === 0) {
+      clearTimeout(this.lingering);
+      this.lingering = setTimeout(() => {
+        if (this.watches.size === 0) this.close();
+      }, LINGER_MS);
+      this.lingering.unref();
+    }
+  }
+
+  private create(registration: Registration): void {
+    const { key, rangeEnd, events } = registration.target;
+    this.send({
+      create_request: {
+        key,
+        ...(rangeEnd ? { range_end: rangeEnd } : {}),
+        ...(registration.startRevision === undefined ? {} : { start_revision: registration.startRevision.toString() }),
+        ...(events === 'delete' ? { filters: ['Noput'] } : {}),
+        watch_id: registration.id,
+      },
+    });
+    this.unanswered.push(registration.id);
+  }
+
+  private send(request: object): void {
+    try {
+      this.stream?.write(request);
+    } catch {
+      // The stream is closing; its end replaces it.
+    }
+  }
+
+  /** Opens a stream on the healthiest member and registers every watch on it. */
+  private open(): Promise<void> {
+    this.opening ??= (async () => {
+      const endpoint = this.members.order()[0]!;
+      let stream: DuplexStream<unknown, WatchResponse>;
+      try {
+        stream = await endpoint.stream<unknown, WatchResponse>('Watch', 'watch');
+      } catch {
+        this.opening = undefined;
+        this.members.suspect(endpoint);
+        return this.reopenLater();
       }
-      connected = registered = true;
-      onReady(BigInt(res.header.revision));
-    });
-    watcher.on('delete', kv => {
-      streamProgress.set(client, performance.now());
-      const revision = BigInt(kv.mod_revision);
-      deletedAt ??= revision;
-      onNews('deleted');
-      onEach?.('deleted', revision);
-    });
-    watcher.on('disconnected', () => {
-      registered = false;
-      armWatchdog();
-    });
-    watcher.on('error', error => {
-      if (!registered) {
-        // etcd refused to create the watch, and etcd3 then stalls the stream's other watches.
-        recoverWatchStream(client, error);
-        // Refused for an expired auth token: the stream reconnects with a new one; watch again.
-        if (isStaleToken(error) && !connected && !cancelled && ++renewals <= 3) return open();
+      this.opening = undefined;
+      if (this.watches.size === 0) {
+        discardStream(stream);
+        return;
       }
-      clearTimeout(watchdog);
-      onReadyFailed(error);
-      onNews('failed');
-      onEach?.('failed');
-    });
-  };
-  open();
-  return {
-    ready,
-    news,
-    get deletedAt() {
-      return deletedAt;
-    },
-    cancel() {
-      if (cancelled) return;
-      cancelled = true;
-      clearTimeout(watchdog);
-      watcher.cancel().catch(() => undefined);
-    },
-  };
+      this.stream = stream;
+      this.endpoint = endpoint;
+      this.unanswered = [];
+      this.lastHeard = performance.now();
+      this.progressSentAt = undefined;
+      stream.on('data', res => this.onResponse(stream, res));
+      stream.on('error', () => this.onBroken(stream, false));
+      stream.on('end', () => this.onBroken(stream, false));
+      for (const registration of this.watches.values()) this.create(registration);
+      this.ticker = setInterval(() => this.checkLiveness(stream), PROGRESS_AFTER_MS / 2);
+      this.ticker.unref();
+    })();
+    return this.opening;
+  }
+
+  private checkLiveness(stream: DuplexStream<unknown, WatchResponse>): void {
+    if (stream !== this.stream) return;
+    const now = performance.now();
+    if (this.progressSentAt !== undefined) {
+      if (now - this.progressSentAt >= SILENCE_MS && this.lastHeard < this.progressSentAt) this.onBroken(stream, true);
+      return;
+    }
+    if (now - this.lastHeard >= PROGRESS_AFTER_MS) {
+      this.progressSentAt = now;
+      this.send({ progress_request: {} });
+    }
+  }
+
+  private onResponse(stream: DuplexStream<unknown, WatchResponse>, res: WatchResponse): void {
+    if (stream !== this.stream) return;
+    this.lastHeard = performance.now();
+    this.progressSentAt = undefined;
+    this.failures = 0;
+    if (this.endpoint) this.members.answered(this.endpoint);
+    let id = res.watch_id;
+    if (res.created) {
+      // etcd answers creations in the order sent. Some versions answer a refused creation with
+      // watch id -1 instead of ours: it is then the oldest creation not yet answered.
+      const at = this.unanswered.indexOf(id);
+      if (at >= 0) this.unanswered.splice(at, 1);
+      else id = this.unanswered.shift() ?? id;
+    }
+    const registration = this.watches.get(id);
+    if (!registration) return; // a progress report, or an answer for a watch cancelled meanwhile
+    const revision = BigInt(res.header.revision);
+    if (res.canceled) return this.onRefused(registration, res.cancel_reason);
+    if (res.created) {
+      registration.registered = true;
+      registration.refusals = 0;
+      registration.listener.synced(revision, registration.startRevision !== undefined);
+    }
+    if (res.events.length > 0) {
+      registration.listener.events(
+        res.events.map(e => ({ type: e.type === 'Delete' ? 'delete' : 'put', kv: e.kv })),
+        revision,
+      );
+    }
+  }
+
+  /** etcd cancelled a watch we did not cancel: refused at creation, or (rarely) dropped later. */
+  private onRefused(registration: Registration, reason: string): void {
+    registration.registered = false;
+    registration.startRevision = undefined;
+    const error = new Error(reason || 'etcd cancelled the watch');
+    if (isPermissionError(error) || isStaleToken(error)) {
+      if (++registration.refusals > MAX_REFUSALS) {
+        this.watches.delete(registration.id);
+        registration.listener.failed?.(new PermissionDeniedError('watch a key', { cause: error }));
+        return;
+      }
+      // Perhaps a token etcd forgot: authenticate again on a new stream, which registers it again.
+      this.members.invalidateToken();
+      if (this.stream) this.onBroken(this.stream, false);
+      return;
+    }
+    // Anything else (e.g. a compacted start revision): register again from now; the owner re-reads.
+    setTimeout(() => {
+      if (this.watches.get(registration.id) === registration && this.stream) this.create(registration);
+    }, RECONNECT_MIN_MS).unref();
+  }
+
+  /** The stream ended, failed, or went silent: replace it, on another member if this one is suspect. */
+  private onBroken(stream: DuplexStream<unknown, WatchResponse>, silent: boolean): void {
+    if (stream !== this.stream) return;
+    this.stream = undefined;
+    clearInterval(this.ticker);
+    if (silent && this.endpoint) this.members.suspect(this.endpoint);
+    this.endpoint = undefined;
+    discardStream(stream);
+    for (const registration of this.watches.values()) {
+      registration.registered = false;
+      registration.startRevision = undefined;
+    }
+    if (this.watches.size === 0) return;
+    this.failures++;
+    if (silent || this.failures === 1) void this.open();
+    else void this.reopenLater();
+  }
+
+  private async reopenLater(): Promise<void> {
+    const delay = Math.min(RECONNECT_MAX_MS, RECONNECT_MIN_MS * 2 ** Math.min(this.failures, 6)) * (0.5 + Math.random());
+    this.failures++;
+    await pause(delay);
+    if (this.watches.size > 0 && !this.stream) await this.open();
+  }
+
+  private close(): void {
+    clearInterval(this.ticker);
+    const stream = this.stream;
+    this.stream = undefined;
+    this.endpoint = undefined;
+    if (stream) discardStream(stream);
+  }
+}
+
+const hubs = new WeakMap<Members, WatchHub>();
+
+/**
+ * Watches `target` through `client`'s shared watch stream, from "now": etcd registers it as a synced
+ * watcher and delivers events at once (a watch from a past revision is served by etcd's catch-up
+ * loop, every 100 ms). Callers re-read etcd after each `synced` to close the gap before it.
+ */
+export function watch(client: Namespace, target: WatchTarget, listener: WatchListener): Watch {
+  const members = membersOf(client);
+  let hub = hubs.get(members);
+  if (!hub) hubs.set(members, (hub = new WatchHub(members)));
+  return hub.watch(target, listener);
 }

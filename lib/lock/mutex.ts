@@ -1,6 +1,7 @@
 import { Lock } from './lock.js';
-import { prefixOf } from '../queue/keys.js';
-import { QueueEntry } from '../queue/ticket.js';
+import { prefixOf } from '../queue/layout.js';
+import { exclusive } from '../queue/rule.js';
+import { takeTurn } from '../queue/turn.js';
 import { Hold, currentHold, runHolding } from './reentry.js';
 import { Session } from '../session/session.js';
 import { InvalidArgumentError } from '../errors.js';
@@ -63,8 +64,8 @@ export class Mutex {
     const timeout = validateTimeout('timeout', options.timeout);
     const reentered = this.reenter();
     if (reentered) return reentered;
-    const entry = await QueueEntry.join(this.session, this.name, { signal, timeout });
-    return new Lock(new Hold(entry));
+    const ticket = await takeTurn(this.session, this.name, { rule: exclusive, mode: 'wait', signal, timeout });
+    return new Lock(new Hold(ticket!));
   }
 
   /**
@@ -74,8 +75,8 @@ export class Mutex {
   async tryLock(): Promise<Lock | null> {
     const reentered = this.reenter();
     if (reentered) return reentered;
-    const entry = await QueueEntry.tryJoin(this.session, this.name, {});
-    return entry && new Lock(new Hold(entry));
+    const ticket = await takeTurn(this.session, this.name, { rule: exclusive, mode: 'try' });
+    return ticket && new Lock(new Hold(ticket));
   }
 
   /**

@@ -1,12 +1,12 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { QueueEntry } from '../queue/ticket.js';
+import type { Ticket } from '../queue/ticket.js';
 import type { Session } from '../session/session.js';
 
 /** One hold of a queue key, shared by the handles that re-entered it. */
 export class Hold {
   /** How many handles hold it; the key is deleted when the last one lets go. */
   count = 1;
-  constructor(readonly entry: QueueEntry) {}
+  constructor(readonly entry: Ticket) {}
 }
 
 /**

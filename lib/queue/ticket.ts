@@ -1,103 +1,66 @@
-import { EtcdLeaseInvalidError, type IKeyValue, type IRangeRequest } from 'etcd3';
-import { EtcdUnavailableError, LockTimeoutError, OwnershipLostError, PermissionDeniedError } from '../errors.js';
-import { Keyspace, isEntryOf, keyOf, prefixOf } from './keys.js';
-import { callEtcd } from '../etcd/call.js';
+import type { IRangeResponse, ITxnResponse } from 'etcd3';
+import { OwnershipLostError, PermissionDeniedError } from '../errors.js';
+import { callEtcd, type CallContext } from '../etcd/call.js';
+import { isLeaseGone } from '../etcd/classify.js';
+import { Keyspace } from '../etcd/keyspace.js';
+import { watch, type Watch } from '../etcd/watch.js';
 import type { LeaseBound, Session } from '../session/session.js';
-import { abortable, withDeadline } from '../util/abort.js';
-import { watchOwnKey, type OwnKeySubscription } from './own-key-watch.js';
-import { watchDeletion } from '../etcd/watch.js';
-
-/** Keys read per page when looking for our predecessor. */
-const PAGE = 8;
-/** How long a failed `lock()` waits for its key to be deleted before handing that to the background. */
-const ABANDON_GRACE_MS = 1000;
-/** Longest pause between reads of the queue while etcd is unavailable (each read has its own retries). */
-const INSPECT_RETRY_MAX_MS = 1000;
-
-/** Options for joining a queue. */
-export interface JoinOptions {
-  /** Aborts the wait; the join rejects with `signal.reason` after our key is deleted. */
-  signal?: AbortSignal;
-  /** Gives up after this many ms with a {@link LockTimeoutError}. Default: no limit. */
-  timeout?: number;
-  /** The value stored in our key (an election's proclaimed value). Default: empty. */
-  value?: string | Buffer;
-}
-
-/** A key in a queue: the holder or one of the waiters. */
-export interface QueueMember {
-  readonly key: string;
-  readonly createRevision: bigint;
-}
+import { pause } from '../util/abort.js';
+import { keyOf, prefixOf } from './layout.js';
+import { pageOf, pageRequest, type Page } from './read.js';
+import type { Entry, Rule } from './rule.js';
 
 /**
- * The one primitive under every lock and election: a key on the session's lease under the name's
- * prefix, whose turn comes when every key created before it is gone.
- *
- * Waiting watches only the immediate predecessor (the entry with the greatest smaller create
- * revision), so a release wakes exactly one waiter. Each watch starts "now" and is followed by a
- * fresh read, so no deletion is missed and none comes late from etcd's catch-up loop. Our own key is
- * watched for its whole life: its deletion aborts {@link QueueEntry.signal} at once.
+ * How long after a creation of unknown outcome our key could still appear, ms: a request that
+ * reached a raft leader that then froze can be committed by the next leader after our client gave
+ * up on it (etcd's own request timeout is 5 s plus two election timeouts).
  */
-export class QueueEntry implements LeaseBound {
-  /** Creates our key and waits for our turn; resolves when every earlier entry is gone. */
-  static async join(session: Session, name: string, options: JoinOptions): Promise<QueueEntry> {
-    return (await QueueEntry.enter(session, name, options, 'wait')) as QueueEntry;
-  }
+const LATE_COMMIT_MS = 10_000;
+/** Backoff bounds of a key's deletion retried in the background, ms. */
+const DELETE_RETRY_MIN_MS = 500;
+const DELETE_RETRY_MAX_MS = 10_000;
 
-  /** Creates our key; if it is at the head of the queue at once, resolves with it, else deletes it and resolves `null`. */
-  static async tryJoin(session: Session, name: string, options: JoinOptions): Promise<QueueEntry | null> {
-    return QueueEntry.enter(session, name, options, 'try');
-  }
+/** Why a ticket's key can no longer be trusted. */
+export type LossReason = 'deleted' | 'session' | 'released';
 
-  private static async enter(
-    session: Session,
-    name: string,
-    options: JoinOptions,
-    mode: 'wait' | 'try',
-  ): Promise<QueueEntry | null> {
-    options.signal?.throwIfAborted();
-    session.throwIfEnded();
-    const entry = new QueueEntry(session, name, options.value);
-    const { timeout } = options;
-    const scope = withDeadline([options.signal, entry.signal], timeout, () => new LockTimeoutError(name, timeout ?? 0));
-    try {
-      const predecessor = await abortable(entry.create(timeout), scope.signal);
-      if (predecessor && mode === 'try') {
-        await entry.release();
-        return null;
-      }
-      await entry.waitForTurn(predecessor, scope.signal);
-      return entry;
-    } catch (error) {
-      let reason: unknown = scope.signal.aborted ? scope.signal.reason : error;
-      // The session ended while we waited: report its own reason (SessionClosedError, LeaseLostError).
-      if (reason instanceof OwnershipLostError && reason.reason === 'session') reason = reason.cause;
-      await Promise.race([entry.abandon(), new Promise(resolve => setTimeout(resolve, ABANDON_GRACE_MS).unref())]);
-      throw reason;
-    } finally {
-      scope.dispose();
-    }
-  }
+/** A ticket's lifecycle. */
+export type TicketState =
+  /** Our key is being created (or the outcome of its creation is not known yet). */
+  | { readonly kind: 'creating' }
+  /** Our key exists in etcd with this create revision. */
+  | { readonly kind: 'live'; readonly createRevision: bigint }
+  /** Our key was released by us (`released`), or deleted, or our session ended: {@link Ticket.signal} aborted. */
+  | { readonly kind: 'ended'; readonly reason: LossReason; readonly createRevision: bigint | undefined };
 
+/**
+ * Our place in a queue: a key on the session's lease under the name's prefix. It knows how to
+ * create itself (idempotently), read the entries ahead of it, write its value and delete itself
+ * while it is still ours, and it aborts {@link signal} the moment it is not.
+ *
+ * What a ticket waits for is not its business: the turn loop (`turn.ts`) reads through it and
+ * asks a rule.
+ */
+export class Ticket implements LeaseBound {
   /** The prefix shared by the queue's keys: the name and a slash. */
   readonly prefix: string;
-  /** Our key, relative to the client's namespace. */
+  /** Our key, relative to the client's namespace: `<name>/<lease id in hex>[_<slot>]`. */
   readonly key: string;
-  /** The create revision of our key: the fencing token. `0n` until the key exists. */
-  createRevision = 0n;
   /** Aborts with an {@link OwnershipLostError} when our key is gone, released, or the session ended. */
   readonly signal: AbortSignal;
 
-  private readonly keys: Keyspace;
+  private stateNow: TicketState = { kind: 'creating' };
+  /** Our client's namespace, for the raw requests. */
+  readonly keyspace: Keyspace;
   private readonly slot: number;
   private readonly lost = new AbortController();
-  private readonly value: Buffer;
-  private creation: Promise<QueueMember | undefined> | undefined;
-  private ownWatch: OwnKeySubscription | undefined;
+  private value: Buffer;
+  private creation: Promise<unknown> | undefined;
+  /** The creation failed without an answer: the key may still appear later. */
+  private creationUncertain = false;
+  private ownWatch: Watch | undefined;
   private releasing: Promise<void> | undefined;
 
-  private constructor(
+  constructor(
     readonly session: Session,
     readonly name: string,
     value: string | Buffer | undefined,
@@ -105,22 +68,115 @@ export class QueueEntry implements LeaseBound {
     this.prefix = prefixOf(name);
     this.slot = session.reserveSlot(this.prefix);
     this.key = keyOf(this.prefix, session.leaseId, this.slot);
-    this.keys = new Keyspace(session.client);
+    this.keyspace = new Keyspace(session.client);
     this.value = Buffer.from(value ?? '');
     this.signal = this.lost.signal;
     session.attach(this);
   }
 
+  get state(): TicketState {
+    return this.stateNow;
+  }
+
+  /** The create revision of our key: the fencing token. Only once the key was created. */
+  get createRevision(): bigint {
+    const revision = this.stateNow.kind === 'creating' ? undefined : this.stateNow.createRevision;
+    if (revision === undefined) throw new Error(`the key ${this.key} was never created`);
+    return revision;
+  }
+
+  /** Ourselves as a queue entry. */
+  entry(): Entry {
+    return { key: this.key, createRevision: this.createRevision, value: this.value };
+  }
+
   /** @internal Session callback: the lease is gone or the session closed. */
   sessionEnded(reason: Error): void {
-    this.markLost('session', reason);
+    this.end('session', reason);
     // The lease (and with it our key) is gone or about to be: nothing left to delete.
     this.session.releaseSlot(this.prefix, this.slot);
   }
 
   /**
+   * Creates our key and reads the first page of the queue in one transaction (one round trip).
+   * Idempotent: an attempt whose answer was lost may have committed; then our key exists with our
+   * lease, and this reads it. Starts watching our key for deletion once created.
+   *
+   * @param timeout the caller's own timeout, if longer than a call's: the creation may retry for that long.
+   */
+  create(rule: Rule, timeout?: number): Promise<Page> {
+    const key = this.keyspace.key(this.key);
+    const ctx = timeout !== undefined && timeout > this.session.ctx.callTimeout ? { ...this.session.ctx, callTimeout: timeout } : this.session.ctx;
+    const created = this.call<ITxnResponse>(ctx, `join the queue of "${this.name}"`, 'txn', {
+      compare: [{ key, target: 'Create', result: 'Equal', create_revision: 0 }],
+      success: [
+        { request_put: { key, value: this.value, lease: this.session.lease } },
+        { request_range: pageRequest(this.keyspace, this.prefix, rule) },
+      ],
+      // Our key exists already: an earlier attempt of this call committed before its answer was lost.
+      failure: [{ request_range: { key } }],
+    }).then(async res => {
+      if (res.succeeded) {
+        this.live(BigInt(res.header.revision));
+        return pageOf(this.keyspace, this.prefix, res.responses[1]!.response_range);
+      }
+      const existing = res.responses[0]?.response_range.kvs[0];
+      if (!existing || existing.lease !== this.session.lease) {
+        this.end('deleted');
+        throw this.signal.reason;
+      }
+      this.live(BigInt(existing.create_revision));
+      return this.read(rule);
+    });
+    this.creation = created.catch((error: unknown) => {
+      if (this.stateNow.kind === 'creating' && !(error instanceof PermissionDeniedError)) this.creationUncertain = true;
+    });
+    return created;
+  }
+
+  /**
+   * Reads the page of the queue that ends with our key, newest first (or, with `maxCreateRevision`,
+   * the page of entries created up to it). Without `maxCreateRevision` it also confirms that our key
+   * still exists: if it does not, {@link signal} aborts and this throws its reason.
+   */
+  async read(rule: Rule, signal?: AbortSignal, maxCreateRevision?: bigint): Promise<Page> {
+    const max = maxCreateRevision ?? this.createRevision;
+    const res = await this.call<IRangeResponse>(this.session.ctx, `read the queue of "${this.name}"`, 'range', pageRequest(this.keyspace, this.prefix, rule, max), signal);
+    const page = pageOf(this.keyspace, this.prefix, res);
+    if (maxCreateRevision === undefined && !page.entries.some(e => e.key === this.key && e.createRevision === max)) {
+      this.end('deleted');
+      throw this.signal.reason;
+    }
+    return page;
+  }
+
+  /**
+   * Writes a new value into our key, only while it is still ours (same create revision).
+   * @returns false if our key is gone.
+   */
+  async update(value: string | Buffer, signal?: AbortSignal): Promise<boolean> {
+    const key = this.keyspace.key(this.key);
+    const next = Buffer.from(value);
+    const res = await this.call<ITxnResponse>(
+      this.session.ctx,
+      `update ${this.key}`,
+      'txn',
+      {
+        compare: [{ key, target: 'Create', result: 'Equal', create_revision: this.createRevision.toString() }],
+        success: [{ request_put: { key, value: next, lease: this.session.lease } }],
+      },
+      signal,
+    );
+    if (!res.succeeded) this.end('deleted');
+    else this.value = next;
+    return res.succeeded;
+  }
+
+  /**
    * Deletes our key if it is still ours, stops watching, and aborts {@link signal} with reason
-   * `'released'`. Idempotent: later calls return the first call's promise.
+   * `'released'`. Idempotent: later calls return the first call's promise. If etcd cannot be
+   * reached, this rejects and the deletion goes on in the background until it succeeds or the
+   * session ends (etcd then deletes the key with the lease).
    */
   release(): Promise<void> {
     this.releasing ??= this.releaseOnce();
@@ -132,266 +188,124 @@ export class QueueEntry implements LeaseBound {
     return this.releasing !== undefined;
   }
 
-  /**
-   * Writes a new value into our key, only while it is still ours (same create revision).
-   * @returns false if our key is gone.
-   */
-  async update(value: string | Buffer, signal?: AbortSignal): Promise<boolean> {
-    const key = this.keys.key(this.key);
-    const res = await callEtcd(
-      this.session.ctx,
-      `update ${this.key}`,
-      options =>
-        this.session.client.kv.txn(
-          {
-            compare: [{ key, target: 'Create', result: 'Equal', create_revision: this.createRevision.toString() }],
-            success: [{ request_put: { key, value: Buffer.from(value), lease: this.session.lease } }],
-          },
-          options,
-        ),
-      signal,
-    ).catch((error: unknown) => {
-      throw this.leaseCheck(error);
-    });
-    if (!res.succeeded) this.markLost('deleted');
-    return res.succeeded;
+  /** Cleans up after a failed acquisition: waits for the creation to settle, then deletes our key. */
+  async abandon(): Promise<void> {
+    await this.creation;
+    await this.release().catch(() => undefined);
   }
 
-  /** @param timeout the join's own timeout, if any: the creating call may retry for that long. */
-  private create(timeout?: number): Promise<QueueMember | undefined> {
-    const key = this.keys.key(this.key);
-    const ctx = timeout !== undefined && timeout > this.session.ctx.callTimeout ? { ...this.session.ctx, callTimeout: timeout } : this.session.ctx;
-    // Watch our key from "now", concurrently with creating it (or reuse the watch an earlier hold
-    // of the same key left): a synced watch delivers its deletion at once, where one started at
-    // our create revision would be served by etcd's 100 ms catch-up loop once the store moved on.
-    const ownWatch = this.subscribeOwnKey();
-    this.creation = callEtcd(ctx, `join the queue of "${this.name}"`, options =>
-      this.session.client.kv.txn(
-        {
-          compare: [{ key, target: 'Create', result: 'Equal', create_revision: 0 }],
-          success: [
-            { request_put: { key, value: this.value, lease: this.session.lease } },
-            { request_range: { ...this.page(), keys_only: true } },
-          ],
-          // Our key exists already: an earlier attempt of this call committed before its answer was lost.
-          failure: [{ request_range: { key } }],
+  /** Marks the ticket lost (the key was found gone by someone reading it). */
+  markDeleted(): void {
+    this.end('deleted');
+  }
+
+  private async call<T>(ctx: CallContext, operation: string, method: 'txn' | 'range', request: unknown, signal?: AbortSignal): Promise<T> {
+    try {
+      return await callEtcd<T>(this.session.client, ctx, operation, { service: 'KV', method, request, write: method === 'txn' }, signal);
+    } catch (error) {
+      // A write on our lease refused because the lease is gone ends the session: its typed reason.
+      throw isLeaseGone(error) ? this.session.leaseGone(error) : error;
+    }
+  }
+
+  private live(createRevision: bigint): void {
+    if (this.stateNow.kind !== 'creating') return;
+    this.stateNow = { kind: 'live', createRevision };
+    this.watchOwnKey(createRevision);
+  }
+
+  /**
+   * Watches our key for its whole life, from just after its creation: a deletion at any later
+   * revision reaches us (and none of an earlier key of the same name can). Its deletion means
+   * ownership is gone. When the watch had to be registered again from "now" (its stream was
+   * replaced), a read closes the gap.
+   */
+  private watchOwnKey(createRevision: bigint): void {
+    if (this.signal.aborted) return;
+    this.ownWatch = watch(
+      this.session.client,
+      { key: this.keyspace.key(this.key), events: 'delete', startRevision: createRevision + 1n },
+      {
+        synced: (_revision, gapFree) => {
+          if (!gapFree && !this.signal.aborted) void this.confirm();
         },
-        options,
-      ),
-    ).catch((error: unknown) => {
-      throw this.leaseCheck(error);
-    }).then(async res => {
-      if (res.succeeded) {
-        this.createRevision = BigInt(res.header.revision);
-        void this.confirmWatched(ownWatch);
-        const found = this.predecessorIn(res.responses[1]?.response_range.kvs ?? []);
-        return found === 'unknown' ? this.inspect() : found;
-      }
-      const existing = res.responses[0]?.response_range.kvs[0];
-      if (!existing || existing.lease !== this.session.lease) {
-        throw new OwnershipLostError(this.name, this.key, 'deleted');
-      }
-      this.createRevision = BigInt(existing.create_revision);
-      void this.confirmWatched(ownWatch);
-      return this.inspect();
-    });
-    return this.creation;
+        events: events => {
+          if (events.some(e => e.type === 'delete')) this.end('deleted');
+        },
+      },
+    );
   }
 
-  /** A write on our lease refused because the lease is gone ends the session: its typed reason. */
-  private leaseCheck(error: unknown): unknown {
-    return error instanceof EtcdLeaseInvalidError ? this.session.leaseGone(error) : error;
-  }
-
-  /**
-   * If etcd registered our own-key watch only after our key was created, a deletion in between
-   * would not reach it: read once to make sure the key is still ours.
-   */
-  private async confirmWatched(watch: OwnKeySubscription): Promise<void> {
-    try {
-      const registeredAt = await watch.ready;
-      if (registeredAt >= this.createRevision && !this.lost.signal.aborted) await this.inspect(this.signal);
-    } catch {
-      // inspect() marks a loss itself; a failed watch is renewed, and then asks for a recheck.
-    }
-  }
-
-  /** The first page of entries created up to our revision, newest first. */
-  private page(maxCreateRevision?: bigint): IRangeRequest {
-    return {
-      ...this.keys.prefix(this.prefix),
-      sort_order: 'Descend',
-      sort_target: 'Create',
-      limit: PAGE,
-      ...(maxCreateRevision === undefined ? {} : { max_create_revision: maxCreateRevision.toString() }),
-    };
-  }
-
-  /** Our predecessor among entries sorted newest first, or 'unknown' if this page does not tell. */
-  private predecessorIn(kvs: IKeyValue[]): QueueMember | undefined | 'unknown' {
-    for (const kv of kvs) {
-      const key = this.keys.relative(kv.key);
-      const createRevision = BigInt(kv.create_revision);
-      if (key !== this.key && createRevision < this.createRevision && isEntryOf(this.prefix, key)) {
-        return { key, createRevision };
-      }
-    }
-    return kvs.length < PAGE ? undefined : 'unknown';
-  }
-
-  /**
-   * Reads etcd: confirms our key still exists with our revision, and finds our current predecessor
-   * (undefined: we are at the head). Throws {@link OwnershipLostError} if our key is gone.
-   */
-  private async inspect(signal?: AbortSignal): Promise<QueueMember | undefined> {
-    let max = this.createRevision;
-    let first = true;
-    for (;;) {
-      const res = await callEtcd(
-        this.session.ctx,
-        `read the queue of "${this.name}"`,
-        options => this.session.client.kv.range({ ...this.page(max), keys_only: true }, options),
-        signal,
-      );
-      if (first && !res.kvs.some(kv => BigInt(kv.create_revision) === this.createRevision && this.keys.relative(kv.key) === this.key)) {
-        this.markLost('deleted');
-        throw this.signal.reason;
-      }
-      first = false;
-      const found = this.predecessorIn(res.kvs);
-      if (found !== 'unknown') return found;
-      const last = res.kvs[res.kvs.length - 1];
-      if (!res.more || !last) return undefined;
-      max = BigInt(last.create_revision) - 1n;
-    }
-  }
-
-  /** Waits until no entry older than ours is left, watching one predecessor at a time. */
-  private async waitForTurn(predecessor: QueueMember | undefined, signal: AbortSignal): Promise<void> {
-    while (predecessor) {
-      const watch = watchDeletion(this.session.client, predecessor.key);
+  /** Reads our key once, retrying while etcd is unavailable, to see that it is still ours. */
+  private async confirm(): Promise<void> {
+    for (let failures = 0; !this.signal.aborted; failures++) {
       try {
-        await abortable(watch.ready, signal);
-        // The watch is live: anything that happens from here on reaches us. Read once to see
-        // whether it already happened.
-        const current = await this.inspectPatiently(signal);
-        if (current?.key === predecessor.key && current.createRevision === predecessor.createRevision) {
-          await abortable(watch.news, signal);
-          predecessor = await this.inspectPatiently(signal);
-        } else {
-          predecessor = current;
-        }
-      } finally {
-        watch.cancel();
-      }
-    }
-    if (this.signal.aborted) throw this.signal.reason;
-  }
-
-  /**
-   * {@link inspect}, retrying while etcd is unavailable for as long as `signal` (which aborts when
-   * our lease may be gone) lets it: a fault that etcd survives, such as a member down, a leader
-   * election or a reset connection, must not cost a waiter its place in the queue.
-   */
-  private async inspectPatiently(signal: AbortSignal): Promise<QueueMember | undefined> {
-    for (let failures = 0; ; failures++) {
-      signal.throwIfAborted();
-      try {
-        return await abortable(this.inspect(signal), signal);
+        await this.read({ needsValues: false, decide: () => ({ kind: 'granted' }) }, this.signal);
+        return;
       } catch (error) {
-        if (!(error instanceof EtcdUnavailableError) || signal.aborted) throw error;
-        const pause = Math.min(INSPECT_RETRY_MAX_MS, 100 * 2 ** Math.min(failures, 4) * (0.5 + Math.random()));
-        await abortable(new Promise(resolve => setTimeout(resolve, pause).unref()), signal);
+        if (error instanceof OwnershipLostError || error instanceof PermissionDeniedError) return;
+        await pause(Math.min(1000, 100 * 2 ** failures), this.signal);
       }
     }
   }
 
-  /** Watches our own key for its whole life; its deletion means ownership is gone. */
-  private subscribeOwnKey(): OwnKeySubscription {
-    this.ownWatch = watchOwnKey(this.session, this.key, {
-      deleted: revision => void this.ownKeyDeleted(revision),
-      recheck: () => void this.recheckOwnKey(),
-    });
-    return this.ownWatch;
-  }
-
-  private async ownKeyDeleted(revision: bigint): Promise<void> {
-    // News can come before the creating transaction's answer: act once we know our revision.
-    if (this.createRevision === 0n) await this.creation?.catch(() => undefined);
-    if (this.lost.signal.aborted || this.createRevision === 0n) return;
-    // An older deletion is of an earlier key of the same name (an earlier hold, or seen late
-    // through a member that lags the one that created ours): not ours.
-    if (revision >= this.createRevision) this.markLost('deleted');
-  }
-
-  /** The watch was down and is live again: read once, as a deletion meanwhile went unseen. */
-  private async recheckOwnKey(): Promise<void> {
-    if (this.createRevision === 0n) await this.creation?.catch(() => undefined);
-    if (this.lost.signal.aborted || this.createRevision === 0n) return;
-    try {
-      await this.inspectPatiently(this.signal);
-    } catch {
-      // inspect() marks the loss itself; other failures leave the watch in charge.
-    }
-  }
-
-  private markLost(reason: 'deleted' | 'session' | 'released', cause?: unknown): void {
+  private end(reason: LossReason, cause?: unknown): void {
     if (this.lost.signal.aborted) return;
-    this.ownWatch?.unsubscribe();
+    const createRevision = this.stateNow.kind === 'creating' ? undefined : this.stateNow.createRevision;
+    this.stateNow = { kind: 'ended', reason, createRevision };
+    this.ownWatch?.cancel();
     this.session.detach(this);
     this.lost.abort(
       reason === 'released'
         ? new OwnershipLostError(this.name, this.key, 'released')
         : new OwnershipLostError(this.name, this.key, reason, { cause }),
     );
-    if (reason === 'deleted') {
-      // Our key vanished: maybe the lease went with it. Ask at once rather than at the next keepalive.
-      this.session.probe();
-    }
+    // Our key vanished: maybe the lease went with it. Ask at once rather than at the next keepalive.
+    if (reason === 'deleted') this.session.probe();
   }
 
   private async releaseOnce(): Promise<void> {
-    this.markLost('released');
+    const wasCreated = this.stateNow.kind !== 'creating' || this.creation !== undefined;
+    this.end('released');
     if (this.session.ended) return;
+    if (!wasCreated) return this.session.releaseSlot(this.prefix, this.slot);
     try {
       await this.deleteKey();
     } catch (error) {
-      if (!(error instanceof PermissionDeniedError)) this.deleteInBackground();
+      if (!(error instanceof PermissionDeniedError)) this.deleteInBackground(DELETE_RETRY_MIN_MS);
       throw error;
     }
-    this.session.releaseSlot(this.prefix, this.slot);
+    // A creation that may still commit keeps the slot (so no later key takes this name) and is
+    // swept once more after it can no longer appear.
+    if (this.creationUncertain) this.deleteInBackground(LATE_COMMIT_MS);
+    else this.session.releaseSlot(this.prefix, this.slot);
   }
 
   /** Deletes our key if it is still ours: by create revision when known, else by lease. */
   private async deleteKey(): Promise<void> {
-    const key = this.keys.key(this.key);
+    const key = this.keyspace.key(this.key);
+    const state = this.stateNow;
+    const known = state.kind === 'ended' ? state.createRevision : undefined;
     const guard =
-      this.createRevision > 0n
-        ? { key, target: 'Create' as const, result: 'Equal' as const, create_revision: this.createRevision.toString() }
+      known !== undefined
+        ? { key, target: 'Create' as const, result: 'Equal' as const, create_revision: known.toString() }
         : { key, target: 'Lease' as const, result: 'Equal' as const, lease: this.session.lease };
-    await callEtcd(this.session.ctx, `delete ${this.key}`, options =>
-      this.session.client.kv.txn({ compare: [guard], success: [{ request_delete_range: { key } }] }, options),
-    );
+    await this.call(this.session.ctx, `delete ${this.key}`, 'txn', { compare: [guard], success: [{ request_delete_range: { key } }] });
   }
 
   /** Keeps trying to delete our key until it is gone or the session ends (its lease then removes it). */
-  private deleteInBackground(): void {
-    const attempt = async (delay: number): Promise<void> => {
-      await new Promise(resolve => setTimeout(resolve, delay).unref());
-      if (this.session.ended) return;
-      try {
-        await this.deleteKey();
-        this.session.releaseSlot(this.prefix, this.slot);
-      } catch {
-        await attempt(Math.min(delay * 2, 10_000));
+  private deleteInBackground(firstDelay: number): void {
+    void (async () => {
+      for (let delay = firstDelay; ; delay = Math.min(delay * 2, DELETE_RETRY_MAX_MS)) {
+        if (!(await pause(delay, this.session.signal))) return;
+        try {
+          await this.deleteKey();
+          this.session.releaseSlot(this.prefix, this.slot);
+          return;
+        } catch {
+          // etcd still unreachable: try again later.
+        }
       }
-    };
-    void attempt(500);
-  }
-
-  /** Cleans up after a failed join: waits for the creating call to settle, then deletes our key. */
-  private async abandon(): Promise<void> {
-    await this.creation?.catch(() => undefined);
-    await this.release().catch(() => undefined);
+    })();
   }
 }

@@ -1,10 +1,23 @@
-import { castGrpcError, type IDuplexStream, type ILeaseKeepAliveRequest, type ILeaseKeepAliveResponse, type Namespace } from 'etcd3';
+import type { ILeaseKeepAliveRequest, ILeaseKeepAliveResponse, Namespace } from 'etcd3';
 import type { LeaseLossReason } from '../errors.js';
+import { discardStream, type DuplexStream, type Endpoint } from '../etcd/internals.js';
+import { membersOf, type Members } from '../etcd/members.js';
 
-type KeepAliveStream = IDuplexStream<ILeaseKeepAliveRequest, ILeaseKeepAliveResponse>;
+type KeepAliveStream = DuplexStream<ILeaseKeepAliveRequest, ILeaseKeepAliveResponse>;
 
 /** Monotonic milliseconds: lease deadlines must not move with the wall clock. */
 export const now = (): number => performance.now();
+
+/** The keeper's lifecycle. */
+type State =
+  /** No stream: one is opened at the next tick (after a failure, with a backoff). */
+  | { readonly kind: 'idle' }
+  /** A stream is being opened on `endpoint`. */
+  | { readonly kind: 'opening'; readonly endpoint: Endpoint }
+  /** Keepalives go out on `stream`; `pending` holds the send times of those not yet answered. */
+  | { readonly kind: 'open'; readonly stream: KeepAliveStream; readonly endpoint: Endpoint; pending: number[] }
+  /** Stopped for good (the lease was lost, or the session closed). */
+  | { readonly kind: 'stopped' };
 
 /**
  * Keeps one lease alive over one bidirectional keepalive stream, and knows a conservative deadline:
@@ -12,6 +25,10 @@ export const now = (): number => performance.now();
  * starts its countdown when it receives the keepalive, after we sent it, so the lease cannot expire
  * in etcd before this deadline (clocks run at the same rate on one machine; across machines,
  * drift within a TTL is negligible).
+ *
+ * The stream is opened at once (a reset in the first third of the TTL is noticed like any other),
+ * on a member that answers; a keepalive unanswered for {@link answerTimeout} gives the member up as
+ * suspect and opens the next stream on another.
  *
  * Written here instead of using etcd3's `Lease` because that class schedules on the requested TTL,
  * reports loss only 2×TTL after the last success, and reopens a failed stream every 100 ms.
@@ -23,27 +40,33 @@ export class LeaseKeeper {
   lastAckSentAt: number;
   /** TTL (s) etcd granted in its last answer. */
   grantedTtl: number;
+  /** The last error from the keepalive stream, kept as the cause of an expiry. */
+  lastError: unknown;
 
-  private stream: KeepAliveStream | undefined;
-  private opening = false;
-  private pending: number[] = [];
+  private state: State = { kind: 'idle' };
+  private readonly members: Members;
   private tickTimer: NodeJS.Timeout | undefined;
   private deadlineTimer: NodeJS.Timeout | undefined;
   private silenceTimer: NodeJS.Timeout | undefined;
   private failures = 0;
-  private stopped = false;
+  /** Waiters for the next keepalive answer (see {@link check}). */
+  private checks: ((alive: boolean) => void)[] = [];
 
   constructor(
-    private readonly client: Namespace,
+    client: Namespace,
     private readonly id: string,
     grantedTtl: number,
     grantSentAt: number,
     private readonly onLost: (reason: LeaseLossReason, cause?: unknown) => void,
+    /** Called with the round trip of each answered keepalive, ms. */
+    private readonly onAnswered?: (ms: number) => void,
   ) {
+    this.members = membersOf(client);
     this.grantedTtl = grantedTtl;
     this.lastAckSentAt = grantSentAt;
     this.deadline = grantSentAt + grantedTtl * 1000;
     this.armDeadline();
+    this.openStream();
     this.schedule(this.interval());
   }
 
@@ -64,15 +87,43 @@ export class LeaseKeeper {
 
   /** Sends a keepalive now, e.g. when something suggests the lease may be gone. */
   probe(): void {
-    if (!this.stopped) this.schedule(0);
+    if (this.state.kind !== 'stopped') this.schedule(0);
+  }
+
+  /**
+   * Sends a keepalive now and resolves with whether etcd still knows the lease: false once it said
+   * the lease is gone (or the keeper stopped), true on a live answer, or when no answer came within
+   * twice the answer timeout (nothing is known then).
+   */
+  check(): Promise<boolean> {
+    if (this.state.kind === 'stopped') return Promise.resolve(false);
+    return new Promise(resolve => {
+      const timer = setTimeout(() => resolve(true), 2 * this.answerTimeout());
+      this.checks.push(alive => {
+        clearTimeout(timer);
+        resolve(alive);
+      });
+      this.probe();
+    });
+  }
+
+  private settleChecks(alive: boolean): void {
+    const checks = this.checks;
+    this.checks = [];
+    for (const check of checks) check(alive);
+  }
+
+  get stopped(): boolean {
+    return this.state.kind === 'stopped';
   }
 
   stop(): void {
-    this.stopped = true;
+    this.closeStream();
+    this.state = { kind: 'stopped' };
+    this.settleChecks(false);
     clearTimeout(this.tickTimer);
     clearTimeout(this.deadlineTimer);
     clearTimeout(this.silenceTimer);
-    this.closeStream();
   }
 
   private schedule(ms: number): void {
@@ -81,54 +132,66 @@ export class LeaseKeeper {
   }
 
   private tick(): void {
-    if (this.stopped) return;
-    // Two keepalives unanswered: the stream is probably dead (a blackhole keeps the socket open).
-    if (this.pending.length >= 2) this.closeStream();
-    if (this.stream) {
-      const stream = this.stream;
-      this.pending.push(now());
-      stream.write({ ID: this.id });
-      this.schedule(this.interval());
-      clearTimeout(this.silenceTimer);
-      this.silenceTimer = setTimeout(() => this.onSilent(stream), this.answerTimeout());
-      return;
+    const state = this.state;
+    switch (state.kind) {
+      case 'stopped':
+      case 'opening':
+        return;
+      case 'idle':
+        return this.openStream();
+      case 'open': {
+        // Two keepalives unanswered: the stream is probably dead (a blackhole keeps the socket open).
+        if (state.pending.length >= 2) {
+          this.closeStream();
+          return this.openStream();
+        }
+        state.pending.push(now());
+        state.stream.write({ ID: this.id });
+        this.schedule(this.interval());
+        clearTimeout(this.silenceTimer);
+        this.silenceTimer = setTimeout(() => this.onSilent(state.stream), this.answerTimeout());
+      }
     }
-    this.openStream();
   }
 
   private openStream(): void {
-    if (this.opening) return;
-    this.opening = true;
-    this.client.leaseClient.leaseKeepAlive().then(
+    if (this.state.kind !== 'idle') return;
+    const endpoint = this.members.order()[0]!;
+    this.state = { kind: 'opening', endpoint };
+    endpoint.stream<ILeaseKeepAliveRequest, ILeaseKeepAliveResponse>('Lease', 'leaseKeepAlive').then(
       stream => {
-        this.opening = false;
-        if (this.stopped) {
-          stream.cancel();
+        if (this.state.kind !== 'opening') {
+          discardStream(stream);
           return;
         }
-        this.stream = stream;
+        this.state = { kind: 'open', stream, endpoint, pending: [] };
         stream.on('data', res => this.onAnswer(stream, res));
         stream.on('error', err => this.onStreamFailed(stream, err));
         stream.on('end', () => this.onStreamFailed(stream, undefined));
         this.tick();
       },
       (err: unknown) => {
-        this.opening = false;
+        if (this.state.kind !== 'opening') return;
+        this.state = { kind: 'idle' };
         this.onStreamFailed(undefined, err);
       },
     );
   }
 
   private onAnswer(stream: KeepAliveStream, res: ILeaseKeepAliveResponse): void {
-    if (this.stopped || stream !== this.stream) return;
-    const sentAt = this.pending.shift() ?? now();
-    if (this.pending.length === 0) clearTimeout(this.silenceTimer);
+    const state = this.state;
+    if (state.kind !== 'open' || stream !== state.stream) return;
+    const sentAt = state.pending.shift() ?? now();
+    if (state.pending.length === 0) clearTimeout(this.silenceTimer);
+    this.members.answered(state.endpoint);
     const ttl = Number(res.TTL);
     if (!(ttl > 0)) {
       this.stop();
       this.onLost('revoked');
       return;
     }
+    this.onAnswered?.(now() - sentAt);
+    this.settleChecks(true);
     this.failures = 0;
     this.grantedTtl = ttl;
     this.lastAckSentAt = sentAt;
@@ -137,9 +200,10 @@ export class LeaseKeeper {
   }
 
   private onStreamFailed(stream: KeepAliveStream | undefined, err: unknown): void {
-    if (this.stopped || (stream && stream !== this.stream)) return;
+    const state = this.state;
+    if (state.kind === 'stopped' || (stream && (state.kind !== 'open' || stream !== state.stream))) return;
     this.closeStream();
-    if (err !== undefined) this.lastError = castGrpcError(err as Error);
+    if (err !== undefined) this.lastError = err;
     // Back off from 50 ms to 1 s, never past the deadline's own check.
     this.failures++;
     this.schedule(Math.min(1000, 50 * 2 ** Math.min(this.failures, 5)));
@@ -147,31 +211,24 @@ export class LeaseKeeper {
 
   /**
    * A keepalive went unanswered for {@link answerTimeout}: the stream's member is frozen or the
-   * connection is dead. Cancelling the stream makes etcd3 count a failure against that member (its
-   * circuit breaker opens after three in a row), so the next streams soon go to another member.
+   * connection is dead. The member is avoided until it answers again, and the next stream goes
+   * elsewhere at once.
    */
   private onSilent(stream: KeepAliveStream): void {
-    if (this.stopped || stream !== this.stream || this.pending.length === 0) return;
+    const state = this.state;
+    if (state.kind !== 'open' || stream !== state.stream || state.pending.length === 0) return;
+    this.members.suspect(state.endpoint);
     this.closeStream();
     this.lastError = new Error(`no keepalive answer within ${Math.round(this.answerTimeout())} ms`);
-    // At once: the member was given its time already, and the next stream may reach another.
     this.schedule(0);
   }
 
-  /** The last error from the keepalive stream, kept as the cause of an expiry. */
-  lastError: unknown;
-
   private closeStream(): void {
-    const stream = this.stream;
-    this.stream = undefined;
-    this.pending = [];
-    if (stream) {
-      try {
-        stream.cancel();
-      } catch {
-        // already closed
-      }
-    }
+    const state = this.state;
+    if (state.kind === 'stopped') return;
+    this.state = { kind: 'idle' };
+    if (state.kind !== 'open') return;
+    discardStream(state.stream);
   }
 
   /**
@@ -192,7 +249,7 @@ export class LeaseKeeper {
   }
 
   private expire(): void {
-    if (this.stopped) return;
+    if (this.state.kind === 'stopped') return;
     this.stop();
     this.onLost('expired', this.lastError);
   }
@@ -204,24 +261,29 @@ export class LeaseKeeper {
  * already near: this renews it before any key is put on the lease.
  */
 export async function keepAliveOnce(client: Namespace, id: string, timeoutMs: number): Promise<{ sentAt: number; ttl: number }> {
-  const stream = await client.leaseClient.leaseKeepAlive();
+  const members = membersOf(client);
+  const endpoint = members.order()[0]!;
+  const stream = await endpoint.stream<ILeaseKeepAliveRequest, ILeaseKeepAliveResponse>('Lease', 'leaseKeepAlive');
   try {
     const sentAt = now();
     const answer = new Promise<ILeaseKeepAliveResponse>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no keepalive answer within ${timeoutMs} ms`)), timeoutMs);
+      const timer = setTimeout(() => {
+        members.suspect(endpoint);
+        reject(Object.assign(new Error(`no keepalive answer within ${timeoutMs} ms`), { code: 4 }));
+      }, timeoutMs);
       stream.on('data', res => {
         clearTimeout(timer);
         resolve(res);
       });
       stream.on('error', err => {
         clearTimeout(timer);
-        reject(castGrpcError(err));
+        reject(err);
       });
     });
     stream.write({ ID: id });
     const res = await answer;
     return { sentAt, ttl: Number(res.TTL) };
   } finally {
-    stream.cancel();
+    discardStream(stream);
   }
 }

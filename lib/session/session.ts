@@ -1,10 +1,11 @@
 import type { IPolicy } from 'cockatiel';
-import { EtcdLeaseInvalidError, type Namespace } from 'etcd3';
+import type { ILeaseGrantResponse, Namespace } from 'etcd3';
 import { EtcdUnavailableError, LeaseLostError, SessionClosedError } from '../errors.js';
-import { LeaseKeeper, keepAliveOnce, now } from './lease-keeper.js';
 import { callEtcd, defaultRetryPolicy, type CallContext } from '../etcd/call.js';
-import { abortable, withDeadline } from '../util/abort.js';
-import { validateSignal, validateTimeout, validateTtl } from '../util/validate.js';
+import { isLeaseGone } from '../etcd/classify.js';
+import { abortable, scope as withScope } from '../util/abort.js';
+import { validateClient, validateSignal, validateTimeout, validateTtl } from '../util/validate.js';
+import { LeaseKeeper, keepAliveOnce, now } from './lease-keeper.js';
 
 /** Options of {@link Session.create}. */
 export interface SessionOptions {
@@ -19,14 +20,16 @@ export interface SessionOptions {
   signal?: AbortSignal;
   /**
    * Deadline of each etcd call made for this session and its locks, retries included, in ms: an
-   * unreachable cluster makes the call fail with an {@link EtcdUnavailableError} within it. Each
-   * attempt gets at most half of it, so one stuck on a frozen member leaves time for another.
-   * Default: `5000`.
+   * unreachable cluster makes the call fail with an {@link EtcdUnavailableError} within it. A call
+   * that gets no answer within its hedge delay (about four times the usual latency, 150 ms to 1 s)
+   * also goes to another member, and a member that stopped answering is avoided until it answers
+   * again, so a frozen member costs a call about one hedge delay, not its deadline. Default: `5000`.
    */
   callTimeout?: number;
   /**
-   * cockatiel policy wrapped around each etcd call. Default: {@link defaultRetryPolicy} (transient
-   * errors only, exponential backoff with jitter, at most 7 attempts).
+   * cockatiel policy wrapped around each round of attempts of an etcd call. Default:
+   * {@link defaultRetryPolicy} (transient errors only, exponential backoff with jitter from 25 ms to
+   * 1 s, up to 20 rounds within `callTimeout`).
    */
   retryPolicy?: IPolicy;
 }
@@ -58,6 +61,7 @@ export class Session implements AsyncDisposable {
    * @throws {PermissionDeniedError} etcd refused the grant.
    */
   static async create(client: Namespace, options: SessionOptions = {}): Promise<Session> {
+    validateClient(client);
     const ttl = validateTtl(options.ttl ?? 60);
     const timeout = validateTimeout('timeout', options.timeout) ?? 5000;
     const callTimeout = validateTimeout('callTimeout', options.callTimeout) ?? 5000;
@@ -65,26 +69,31 @@ export class Session implements AsyncDisposable {
     const ctx: CallContext = { policy: options.retryPolicy ?? defaultRetryPolicy(), callTimeout };
     // The grant may take all of `timeout` (the caller's choice), not only callTimeout.
     const granting: CallContext = { ...ctx, callTimeout: Math.max(callTimeout, timeout) };
-    const scope = withDeadline(signal, timeout, () => new EtcdUnavailableError(`grant a lease within ${timeout} ms`));
+    const scope = withScope(signal, timeout, () => new EtcdUnavailableError(`grant a lease within ${timeout} ms`));
+    const revoke = (id: string): void => {
+      callEtcd(client, ctx, `revoke lease ${id}`, { service: 'Lease', method: 'leaseRevoke', request: { ID: id }, write: true }).catch(() => undefined);
+    };
     try {
       scope.signal.throwIfAborted();
       let sentAt = now();
-      // Given up at `timeout` even with an attempt in flight: a lease granted too late is left to expire.
+      // Given up at `timeout` even with an attempt in flight: a lease granted too late is revoked.
+      // A grant sent to several members (one was slow) grants several leases: the extra ones are revoked.
       const res = await abortable(
-        callEtcd(granting, 'grant a lease', callOptions => client.leaseClient.leaseGrant({ TTL: ttl, ID: 0 }, callOptions), scope.signal),
+        callEtcd<ILeaseGrantResponse>(
+          client,
+          granting,
+          'grant a lease',
+          { service: 'Lease', method: 'leaseGrant', request: { TTL: ttl, ID: 0 }, write: true, discard: extra => revoke(extra.ID) },
+          scope.signal,
+        ),
         scope.signal,
       );
       let granted = Number(res.TTL);
       if (now() - sentAt > (granted * 1000) / 3) {
         // The answer was slow (e.g. etcd was electing a leader): renew before trusting the lease.
-        scope.signal.throwIfAborted();
-        const renewed = await abortable(
-          callEtcd(granting, 'renew a new lease', () => keepAliveOnce(client, res.ID, callTimeout), scope.signal),
-          scope.signal,
-        ).catch((error: unknown) => {
-          // Not awaited: `timeout` is up, or etcd is failing; the lease expires by itself anyway.
-          client.leaseClient.leaseRevoke({ ID: res.ID }, { deadline: Date.now() + callTimeout }).catch(() => undefined);
-          throw error;
+        const renewed = await abortable(keepAliveOnce(client, res.ID, callTimeout), scope.signal).catch((error: unknown) => {
+          revoke(res.ID);
+          throw scope.signal.aborted ? scope.signal.reason : new EtcdUnavailableError('renew a new lease', { cause: error });
         });
         if (!(renewed.ttl > 0)) throw new LeaseLostError(BigInt(res.ID).toString(16), 'expired');
         sentAt = renewed.sentAt;
@@ -179,11 +188,15 @@ export class Session implements AsyncDisposable {
     this.end(new SessionClosedError(this.leaseId));
     if (wasLost) return;
     try {
-      await callEtcd(this.ctx, `revoke lease ${this.leaseId}`, options =>
-        this.client.leaseClient.leaseRevoke({ ID: this.lease }, options),
-      );
+      await callEtcd(this.client, this.ctx, `revoke lease ${this.leaseId}`, {
+        service: 'Lease',
+        method: 'leaseRevoke',
+        request: { ID: this.lease },
+        write: true,
+      });
     } catch (error) {
-      if (!(error instanceof EtcdLeaseInvalidError)) throw error;
+      // Gone already, or the client was closed first: its lease expires by itself then.
+      if (!isLeaseGone(error) && !isClientClosed(error)) throw error;
     }
   }
 
@@ -227,6 +240,14 @@ export class Session implements AsyncDisposable {
   }
 
   /**
+   * @internal Asks etcd (one keepalive) whether the lease still exists. False once the session
+   * ended; true when etcd renewed it or did not answer in time.
+   */
+  leaseAlive(): Promise<boolean> {
+    return this.signal.aborted ? Promise.resolve(false) : this.keeper.check();
+  }
+
+  /**
    * @internal Reserves the lowest free slot for a key under `prefix`: slot 0 is the plain
    * `prefix + leaseId` key (etcd's own layout); more slots exist only where this session has several
    * waiters on one name at once.
@@ -247,4 +268,9 @@ export class Session implements AsyncDisposable {
     if (used?.size === 0) this.slots.delete(prefix);
   }
 
+}
+
+/** etcd3's error for a call on a closed client (its class may come from another copy of etcd3). */
+function isClientClosed(error: unknown): boolean {
+  return error instanceof Error && error.constructor.name === 'ClientClosedError';
 }

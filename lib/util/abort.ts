@@ -1,3 +1,5 @@
+import { setTimeout as sleepTimer } from 'node:timers/promises';
+
 /** A signal that aborts when any parent signal does or a deadline passes; dispose it when done. */
 export interface Scope {
   readonly signal: AbortSignal;
@@ -6,12 +8,13 @@ export interface Scope {
 
 /**
  * Combines optional parent signals with an optional timeout. The scope's signal aborts with the
- * first aborted parent's `reason`, or with `onTimeout()` when `timeout` ms pass. Already-aborted parents abort it at once.
+ * first aborted parent's `reason`, or with `onTimeout()` when `timeout` ms pass. Already-aborted
+ * parents abort it at once. The timer does not keep the process alive on its own.
  */
-export function withDeadline(
+export function scope(
   parents: AbortSignal | undefined | (AbortSignal | undefined)[],
-  timeout: number | undefined,
-  onTimeout: () => Error,
+  timeout?: number,
+  onTimeout: () => Error = () => new Error(`timed out after ${timeout} ms`),
 ): Scope {
   const controller = new AbortController();
   const signals = (Array.isArray(parents) ? parents : [parents]).filter(s => s !== undefined);
@@ -58,4 +61,18 @@ export function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<
       },
     );
   });
+}
+
+/**
+ * Waits `ms` without keeping the process alive. Resolves true when the time is up, false as soon
+ * as `signal` aborts (never rejects): loops check their own state after it.
+ */
+export async function pause(ms: number, signal?: AbortSignal): Promise<boolean> {
+  if (signal?.aborted) return false;
+  try {
+    await sleepTimer(ms, undefined, { ref: false, signal });
+    return true;
+  } catch {
+    return false;
+  }
 }

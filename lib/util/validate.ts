@@ -79,3 +79,21 @@ function show(value: unknown): string {
   if (value === null || typeof value !== 'object') return String(value);
   return Object.prototype.toString.call(value);
 }
+
+/**
+ * Checks an etcd3 client (`Etcd3`) or `Namespace` by its shape, not its class: with two copies of
+ * etcd3 installed (the application's and this library's), `instanceof` would refuse a good client.
+ */
+export function validateClient(client: unknown): void {
+  const c = client as { prefix?: unknown; kv?: { txn?: unknown }; leaseClient?: { leaseGrant?: unknown }; watchClient?: { watch?: unknown } } | null;
+  if (
+    typeof c !== 'object' ||
+    c === null ||
+    !Buffer.isBuffer(c.prefix) ||
+    typeof c.kv?.txn !== 'function' ||
+    typeof c.leaseClient?.leaseGrant !== 'function' ||
+    typeof c.watchClient?.watch !== 'function'
+  ) {
+    throw new InvalidArgumentError('client', `An etcd3 client (Etcd3) or Namespace is needed. Got: ${show(client)}`);
+  }
+}

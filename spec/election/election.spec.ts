@@ -9,6 +9,7 @@ import {
   LockTimeoutError,
   NotHeldError,
   NotLeaderError,
+  LeaseLostError,
   OwnershipLostError,
   SessionClosedError,
   type LeaderInfo,
@@ -366,7 +367,7 @@ describe('Election', () => {
       await waitForNoKeys(c, `${name}/`);
     });
 
-    it('a waiting campaign whose lease is revoked rejects with OwnershipLostError, and stays out', async () => {
+    it('a waiting campaign whose lease is revoked rejects with LeaseLostError (whichever is noticed first), and stays out', async () => {
       const c = client();
       const name = uniqueName('election');
       const holder = await new Election(await session(c), name).campaign('holder');
@@ -374,7 +375,9 @@ describe('Election', () => {
       const waiting = new Election(s, name).campaign('waiter').catch((e: unknown) => e);
       await waitForKeys(c, `${name}/`, 2);
       await c.leaseClient.leaseRevoke({ ID: s.lease });
-      expect(await waiting).toBeInstanceOf(OwnershipLostError);
+      const error = await waiting;
+      expect(error).toBeInstanceOf(LeaseLostError);
+      expect(error).toMatchObject({ reason: 'revoked', leaseId: s.leaseId });
       await holder.resign();
       await waitForNoKeys(c, `${name}/`);
       await aborted(s.signal);

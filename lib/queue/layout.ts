@@ -1,5 +1,3 @@
-import { Range, type Namespace } from 'etcd3';
-
 /**
  * The key layout, shared with etcd's own tools (`etcdctl lock`, `etcdctl elect`, Go's `concurrency`):
  * name `N` owns the prefix `N/`, and a session's key under it is `N/<lease id in hex>`. Where one
@@ -20,32 +18,4 @@ export function keyOf(prefix: string, leaseId: string, slot: number): string {
  */
 export function isEntryOf(prefix: string, key: string): boolean {
   return key.length > prefix.length && key.startsWith(prefix) && !key.includes('/', prefix.length);
-}
-
-/**
- * Translates keys between the caller's view (relative to an etcd3 `Namespace`) and the bytes etcd
- * stores, for the raw RPCs the queue issues.
- */
-export class Keyspace {
-  private readonly ns: Buffer;
-
-  constructor(client: Namespace) {
-    this.ns = client.prefix;
-  }
-
-  /** The stored bytes of a relative key. */
-  key(relative: string): Buffer {
-    return Buffer.concat([this.ns, Buffer.from(relative)]);
-  }
-
-  /** The stored range of every key starting with a relative prefix. */
-  prefix(relative: string): { key: Buffer; range_end: Buffer } {
-    const range = Range.prefix(this.key(relative));
-    return { key: range.start, range_end: range.end };
-  }
-
-  /** The relative form of stored key bytes. */
-  relative(stored: Buffer): string {
-    return stored.subarray(this.ns.length).toString();
-  }
 }

@@ -1,0 +1,138 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Namespace } from 'etcd3';
+import { isSilence } from './classify.js';
+import { transportOf, type Endpoint, type Transport } from './internals.js';
+
+/** How long a probe of a suspect member waits for its answer, ms. */
+const PROBE_TIMEOUT_MS = 1000;
+/** Pause between probes of a member that did not answer the last one, ms. */
+const PROBE_INTERVAL_MS = 500;
+/** Probes of one suspect in a row before probing stops until the member is suspected again. */
+const MAX_PROBES = 30;
+/** Hedge delay bounds, ms: a call unanswered for this long is also sent to another member. */
+const HEDGE_MIN_MS = 150;
+const HEDGE_MAX_MS = 1000;
+
+/** What the library knows of one member's health. */
+type Health =
+  /** Answers, as far as we know. */
+  | { readonly state: 'healthy' }
+  /** Did not answer in time (frozen, partitioned, dead connection): avoided while probes go unanswered. */
+  | { readonly state: 'suspect'; readonly since: number };
+
+interface Member {
+  readonly endpoint: Endpoint;
+  health: Health;
+  probing: boolean;
+}
+
+/**
+ * The members of one etcd cluster as seen through one etcd3 client, in the order to use them: those
+ * that answer first (shuffled, so load spreads), suspects last. A member becomes suspect when a call
+ * or stream on it goes unanswered while the cluster is otherwise answering; it is then probed
+ * (etcd's `Status`, answered by each member locally, without raft) until it answers again. A frozen
+ * member keeps its sockets open and answers nothing, so nothing short of this tells it apart.
+ */
+export class Members {
+  private readonly members: Member[];
+  /** Moving average of answered attempts' latency, ms. */
+  private latency = 10;
+
+  constructor(private readonly transport: Transport) {
+    this.members = transport.endpoints.map(endpoint => ({ endpoint, health: { state: 'healthy' }, probing: false }));
+  }
+
+  /** Whether the library picks members itself (else etcd3 does, behind one pseudo-endpoint). */
+  get direct(): boolean {
+    return this.transport.direct;
+  }
+
+  /** Makes etcd3 authenticate again on the next call. */
+  invalidateToken(): void {
+    this.transport.invalidateToken();
+  }
+
+  /** The endpoints in the order to try them: healthy ones shuffled, then suspects, longest-suspected last. */
+  order(): Endpoint[] {
+    const healthy: Endpoint[] = [];
+    const suspects: Member[] = [];
+    for (const m of this.members) {
+      if (m.health.state === 'healthy') healthy.push(m.endpoint);
+      else suspects.push(m);
+    }
+    for (let i = healthy.length - 1; i > 0; i--) {
+      const j = Math.floor(Math.random() * (i + 1));
+      [healthy[i], healthy[j]] = [healthy[j]!, healthy[i]!];
+    }
+    suspects.sort((a, b) => (b.health as { since: number }).since - (a.health as { since: number }).since);
+    return [...healthy, ...suspects.map(m => m.endpoint)];
+  }
+
+  /**
+   * How long an attempt may go unanswered before the same request also goes to another member: four
+   * times the usual latency, from 150 ms to 1 s. A slow answer is usually a busy cluster (then
+   * rarely more than that), while a frozen member or a leaderless window never answers.
+   */
+  hedgeDelay(): number {
+    return Math.min(HEDGE_MAX_MS, Math.max(HEDGE_MIN_MS, 4 * this.latency));
+  }
+
+  /** Records an answered attempt's latency. */
+  observe(ms: number): void {
+    this.latency += (ms - this.latency) / 16;
+  }
+
+  /** Whether `endpoint` is currently avoided. */
+  isSuspect(endpoint: Endpoint): boolean {
+    return this.member(endpoint)?.health.state === 'suspect';
+  }
+
+  /** The member answered (anything, even an error of etcd's): it is alive. */
+  answered(endpoint: Endpoint): void {
+    const m = this.member(endpoint);
+    if (m) m.health = { state: 'healthy' };
+  }
+
+  /**
+   * The member did not answer in time: avoid it until a probe is answered. With a single endpoint
+   * (one member, or a load balancer) there is nothing to avoid it for, so nothing changes.
+   */
+  suspect(endpoint: Endpoint): void {
+    const m = this.member(endpoint);
+    if (!m || this.members.length < 2) return;
+    if (m.health.state === 'healthy') m.health = { state: 'suspect', since: performance.now() };
+    if (!m.probing) void this.probe(m);
+  }
+
+  private member(endpoint: Endpoint): Member | undefined {
+    return this.members.find(m => m.endpoint === endpoint);
+  }
+
+  private async probe(m: Member): Promise<void> {
+    m.probing = true;
+    try {
+      for (let probes = 0; m.health.state === 'suspect' && probes < MAX_PROBES; probes++) {
+        try {
+          await m.endpoint.unary('Maintenance', 'status', {}, Date.now() + PROBE_TIMEOUT_MS);
+          m.health = { state: 'healthy' };
+        } catch (error) {
+          // Any answer of etcd's own (even "permission denied") shows the member is alive.
+          if (!isSilence(error)) m.health = { state: 'healthy' };
+          else await sleep(PROBE_INTERVAL_MS, undefined, { ref: false });
+        }
+      }
+    } finally {
+      m.probing = false;
+    }
+  }
+}
+
+const registry = new WeakMap<object, Members>();
+
+/** The members behind `client`, shared by every client on the same etcd3 connection pool. */
+export function membersOf(client: Namespace): Members {
+  const transport = transportOf(client);
+  let members = registry.get(transport.key);
+  if (!members) registry.set(transport.key, (members = new Members(transport)));
+  return members;
+}

@@ -1,0 +1,63 @@
+import type { IKeyValue, IRangeRequest, IRangeResponse } from 'etcd3';
+import type { Keyspace } from '../etcd/keyspace.js';
+import { isEntryOf } from './layout.js';
+import type { Decision, Entry, Rule } from './rule.js';
+
+/** Keys read per page when looking at the entries ahead of ours. */
+export const PAGE = 8;
+
+/** One page of a queue, newest first. */
+export interface Page {
+  /** The queue's entries in the page (keys of longer names left out). */
+  readonly entries: readonly Entry[];
+  /** Whether etcd has more (older) keys past this page. */
+  readonly more: boolean;
+  /** The create revision of the page's oldest key, where the next page starts below. */
+  readonly oldest: bigint | undefined;
+}
+
+/** The range request for a page of `prefix`'s keys created up to `maxCreateRevision`, newest first. */
+export function pageRequest(keys: Keyspace, prefix: string, rule: Rule, maxCreateRevision?: bigint): IRangeRequest {
+  return {
+    ...keys.prefix(prefix),
+    sort_order: 'Descend',
+    sort_target: 'Create',
+    limit: PAGE,
+    keys_only: !rule.needsValues,
+    ...(maxCreateRevision === undefined ? {} : { max_create_revision: maxCreateRevision.toString() }),
+  };
+}
+
+/** A page of a queue from etcd's answer to a {@link pageRequest}. */
+export function pageOf(keys: Keyspace, prefix: string, res: Pick<IRangeResponse, 'kvs' | 'more'>): Page {
+  const last = res.kvs[res.kvs.length - 1];
+  return { entries: entriesOf(keys, prefix, res.kvs), more: res.more, oldest: last && BigInt(last.create_revision) };
+}
+
+/** The queue entries in etcd key-values: direct children of `prefix` only (`a/b/…` is another queue's). */
+export function entriesOf(keys: Keyspace, prefix: string, kvs: readonly IKeyValue[]): Entry[] {
+  const entries: Entry[] = [];
+  for (const kv of kvs) {
+    const key = keys.relative(kv.key);
+    if (isEntryOf(prefix, key)) entries.push({ key, createRevision: BigInt(kv.create_revision), value: kv.value ?? Buffer.alloc(0) });
+  }
+  return entries;
+}
+
+/**
+ * Asks `rule` about `me`, reading older pages while it answers `'more'`.
+ *
+ * @param first a page of entries created up to `me` (and perhaps after), newest first.
+ * @param readOlder reads the page of entries created up to the given revision.
+ */
+export async function decide(rule: Rule, me: Entry, first: Page, readOlder: (maxCreateRevision: bigint) => Promise<Page>): Promise<Decision> {
+  const older: Entry[] = [];
+  let page = first;
+  for (;;) {
+    for (const entry of page.entries) if (entry.createRevision < me.createRevision) older.push(entry);
+    const complete = !page.more || page.oldest === undefined;
+    const decision = rule.decide(me, older, complete);
+    if (decision.kind !== 'more' || complete) return decision.kind === 'more' ? rule.decide(me, older, true) : decision;
+    page = await readOlder(page.oldest! - 1n);
+  }
+}

@@ -1,0 +1,183 @@
+import { EtcdUnavailableError, LockTimeoutError, OwnershipLostError } from '../errors.js';
+import { watch, type WatchTarget } from '../etcd/watch.js';
+import type { Session } from '../session/session.js';
+import { abortable, pause, scope } from '../util/abort.js';
+import { decide, type Page } from './read.js';
+import type { Decision, Rule } from './rule.js';
+import { Ticket } from './ticket.js';
+
+/** How long a failed acquisition waits for its key's deletion before leaving it to the background, ms. */
+const ABANDON_GRACE_MS = 1000;
+/** Longest pause between reads of the queue while etcd is unavailable (each read has its own retries), ms. */
+const READ_RETRY_MAX_MS = 1000;
+
+/** How to take a turn in a queue. */
+export interface TurnOptions {
+  /** The admission rule of the lock kind. */
+  readonly rule: Rule;
+  /**
+   * `'wait'` for our turn; `'try'` only takes a turn that is ours at once (else resolves `null`).
+   * A `timeout` of 0 also never waits, but rejects with a {@link LockTimeoutError}.
+   */
+  readonly mode: 'wait' | 'try';
+  /** Aborts the wait; rejects with `signal.reason` after our key is deleted. */
+  readonly signal?: AbortSignal;
+  /** Gives up after this many ms with a {@link LockTimeoutError}. Default: no limit. */
+  readonly timeout?: number;
+  /** The value stored in our key (an election's proclaimed value). Default: empty. */
+  readonly value?: string | Buffer;
+}
+
+/**
+ * The one turn loop under every lock kind: creates our ticket, then reads, asks the rule, and
+ * watches what the rule names, until the rule grants our turn.
+ *
+ * Each watch starts "now" (etcd serves it at once, where one from a past revision waits for its
+ * 100 ms catch-up loop) and is followed by a read, so nothing that happens is missed and nothing
+ * reaches us late. Reads retry through transient faults for as long as the caller waits: a member
+ * down, a leader election or a reset connection must not cost a waiter its place. Before granting,
+ * the caller's signal and our key are checked once more, so a turn that comes in the same instant
+ * as an abort, a timeout or the loss of our key is never handed out (no zombie holder). On any
+ * failure our key is deleted (within a grace of a second, else in the background) before this
+ * rejects.
+ *
+ * @returns our ticket, granted; `null` in `'try'` mode when the turn was not ours at once.
+ * @throws {LockTimeoutError} the timeout elapsed first.
+ * @throws `signal.reason` the signal aborted first.
+ * @throws {LeaseLostError} or {@link SessionClosedError} the session ended while we waited (also
+ * when our key's deletion, by the lease's revocation or expiry, was noticed first).
+ * @throws {OwnershipLostError} our key was deleted while we waited (the lease still alive).
+ */
+export async function takeTurn(session: Session, name: string, options: TurnOptions): Promise<Ticket | null> {
+  options.signal?.throwIfAborted();
+  session.throwIfEnded();
+  const { rule, timeout } = options;
+  const never = timeout === 0;
+  const ticket = new Ticket(session, name, options.value);
+  const waiting = scope([options.signal, ticket.signal], never ? undefined : timeout, () => new LockTimeoutError(name, timeout ?? 0));
+  try {
+    const first = await abortable(ticket.create(rule, timeout), waiting.signal);
+    let decision = await decideAt(ticket, rule, first, waiting.signal);
+    if (decision.kind !== 'granted' && (options.mode === 'try' || never)) {
+      await ticket.release();
+      if (never) throw new LockTimeoutError(name, 0);
+      return null;
+    }
+    while (decision.kind !== 'granted') decision = await waitForChange(ticket, rule, decision, waiting.signal);
+    // Our turn came, but the caller gave up (or our key went) in the same instant: no zombie.
+    options.signal?.throwIfAborted();
+    ticket.signal.throwIfAborted();
+    return ticket;
+  } catch (error) {
+    const reason = await lossReason(ticket, waiting.signal.aborted && !(error instanceof LockTimeoutError) ? waiting.signal.reason : error);
+    await Promise.race([ticket.abandon(), pause(ABANDON_GRACE_MS)]);
+    throw reason;
+  } finally {
+    waiting.dispose();
+  }
+}
+
+/** Asks the rule, reading older pages as it needs them. */
+function decideAt(ticket: Ticket, rule: Rule, first: Page, signal: AbortSignal): Promise<Decision> {
+  return decide(rule, ticket.entry(), first, max => patiently(() => ticket.read(rule, signal, max), signal));
+}
+
+/** Reads the queue again (confirming our key) and asks the rule. */
+async function reread(ticket: Ticket, rule: Rule, signal: AbortSignal): Promise<Decision> {
+  const page = await patiently(() => ticket.read(rule, signal), signal);
+  return decideAt(ticket, rule, page, signal);
+}
+
+/**
+ * Watches what `decision` names until it changes, and returns the rule's next decision. The watch
+ * is registered first, then the queue read: a change before the registration shows in the read, one
+ * after it reaches the watch.
+ */
+async function waitForChange(ticket: Ticket, rule: Rule, decision: Decision, signal: AbortSignal): Promise<Decision> {
+  if (decision.kind === 'refuse') throw decision.error;
+  if (decision.kind !== 'watch-key' && decision.kind !== 'watch-prefix') throw new Error(`the rule could not decide (${decision.kind})`);
+  const news = new News();
+  const w = watch(ticket.session.client, targetOf(ticket, decision), {
+    synced: () => news.post(),
+    events: () => news.post(),
+    failed: error => news.fail(error),
+  });
+  try {
+    await news.next(signal);
+    const now = await reread(ticket, rule, signal);
+    if (!sameWatch(now, decision)) return now;
+    await news.next(signal);
+    return await reread(ticket, rule, signal);
+  } finally {
+    w.cancel();
+  }
+}
+
+function targetOf(ticket: Ticket, decision: Extract<Decision, { kind: 'watch-key' | 'watch-prefix' }>): WatchTarget {
+  const keys = ticket.keyspace;
+  if (decision.kind === 'watch-key') return { key: keys.key(decision.key), events: decision.events };
+  const range = keys.prefix(ticket.prefix);
+  return { key: range.key, rangeEnd: range.range_end, events: decision.events };
+}
+
+function sameWatch(a: Decision, b: Decision): boolean {
+  if (a.kind === 'watch-key' && b.kind === 'watch-key') return a.key === b.key && a.events === b.events;
+  if (a.kind === 'watch-prefix' && b.kind === 'watch-prefix') return a.events === b.events;
+  return false;
+}
+
+/**
+ * Runs a read, retrying while etcd is unavailable for as long as `signal` (which aborts when our
+ * lease may be gone) lets it.
+ */
+async function patiently<T>(read: () => Promise<T>, signal: AbortSignal): Promise<T> {
+  for (let failures = 0; ; failures++) {
+    signal.throwIfAborted();
+    try {
+      return await abortable(read(), signal);
+    } catch (error) {
+      if (!(error instanceof EtcdUnavailableError) || signal.aborted) throw error;
+      await pause(Math.min(READ_RETRY_MAX_MS, 100 * 2 ** Math.min(failures, 4) * (0.5 + Math.random())), signal);
+    }
+  }
+}
+
+/**
+ * The error a failed acquisition rejects with. A lease lost while we waited shows either as our
+ * key's deletion or as the session's end, whichever is noticed first: both give the session's
+ * reason ({@link LeaseLostError}), the deletion once a keepalive confirmed the lease is gone.
+ */
+async function lossReason(ticket: Ticket, reason: unknown): Promise<unknown> {
+  if (!(reason instanceof OwnershipLostError) || reason.key !== ticket.key) return reason;
+  if (reason.reason === 'session') return reason.cause ?? reason;
+  if (reason.reason === 'deleted' && !(await ticket.session.leaseAlive())) return ticket.session.signal.reason;
+  return reason;
+}
+
+/** Counts watch news; `next()` waits for news not yet seen. */
+class News {
+  private posted = 0;
+  private seen = 0;
+  private error: Error | undefined;
+  private wake: (() => void) | undefined;
+
+  post(): void {
+    this.posted++;
+    this.wake?.();
+  }
+
+  fail(error: Error): void {
+    this.error = error;
+    this.wake?.();
+  }
+
+  async next(signal: AbortSignal): Promise<void> {
+    while (this.posted === this.seen && !this.error) {
+      signal.throwIfAborted();
+      await abortable(new Promise<void>(resolve => (this.wake = resolve)), signal);
+      this.wake = undefined;
+    }
+    if (this.error) throw this.error;
+    this.seen = this.posted;
+  }
+}
