@@ -69,7 +69,9 @@ export function connectionFrom(values: Values, env: NodeJS.ProcessEnv): Connecti
     .filter(Boolean)
     .map(e => normalizeEndpoint(e, tls));
   if (endpoints.length === 0) throw new UsageError(`--endpoints needs at least one URL. Got: ${JSON.stringify(raw)}`);
-  const dialTimeout = parseDuration('dial-timeout', stringValue(values['dial-timeout']) ?? '5s', 'ms');
+  const dialText = stringValue(values['dial-timeout']) ?? '5s';
+  const dialTimeout = parseDuration('dial-timeout', dialText);
+  if (dialTimeout <= 0) throw new UsageError(`--dial-timeout must be longer than 0. Got: ${JSON.stringify(dialText)}`);
   return { endpoints, dialTimeout, clientOptions: etcdClientOptions({ ...settings, endpoints }) };
 }
 

@@ -13,12 +13,12 @@ export const holdingOptions = {
   ttl: {
     type: 'string',
     value: 'SECONDS',
-    description: 'lease TTL: how long the key outlives this process if it dies (default: 10, as etcdctl)',
+    description: 'lease TTL, whole seconds (60, 1m): how long the key outlives this process if it dies (default: 10, as etcdctl)',
   },
   timeout: {
     type: 'string',
     value: 'DURATION',
-    description: 'give up waiting after this long (e.g. 30s, 500ms; a bare number is ms); default: wait forever',
+    description: 'give up waiting after this long (1m30s, 500ms; a bare number is seconds); default: wait forever',
   },
   grace: {
     type: 'string',
@@ -64,8 +64,8 @@ export async function runHeld<H extends Held>(line: CommandLine, io: Io, command
   const connection = connectionFrom(line.values, io.env);
   const ttl = parseSeconds('ttl', stringFlag(line, 'ttl') ?? '10');
   const timeoutFlag = stringFlag(line, 'timeout');
-  const timeout = timeoutFlag === undefined ? undefined : parseDuration('timeout', timeoutFlag, 'ms');
-  const grace = parseDuration('grace', stringFlag(line, 'grace') ?? '5s', 'ms');
+  const timeout = timeoutFlag === undefined ? undefined : parseDuration('timeout', timeoutFlag);
+  const grace = parseDuration('grace', stringFlag(line, 'grace') ?? '5s');
 
   using trap = new SignalTrap();
   const client = new Etcd3(connection.clientOptions);

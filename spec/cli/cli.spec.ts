@@ -228,7 +228,7 @@ describe('etcd-concurrency elect', () => {
     const name = uniqueName('cli-elect');
     const leader = etcdctlProcess(['elect', name, 'incumbent']);
     const leaderKey = await lineMatching(leader, new RegExp(`^${name}/`));
-    const run = cli(['elect', name, 'me', '--timeout', '300', '--', 'echo', 'ran']);
+    const run = cli(['elect', name, 'me', '--timeout', '300ms', '--', 'echo', 'ran']);
     expect(await run.exited).toBe(ExitCode.timedOut);
     expect(run.lines).toEqual([]);
     expect((await keysUnder(c, `${name}/`)).map(([k]) => k)).toEqual([leaderKey]);
