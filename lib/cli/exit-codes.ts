@@ -34,3 +34,17 @@ export const ExitCode = {
 export function signalExitCode(signal: NodeJS.Signals): number {
   return 128 + (constants.signals[signal] ?? 0);
 }
+
+/** One row of a command's "Exit codes" help: the code (or a range such as `128+N`) and its meaning. */
+export interface ExitCodeDoc {
+  readonly code: string;
+  readonly meaning: string;
+}
+
+/** The rows that more than one command shares, for their `exitCodes`. */
+export const commonExitCodes = {
+  failure: { code: String(ExitCode.failure), meaning: 'an unexpected error (one line on stderr)' },
+  usage: { code: String(ExitCode.usage), meaning: 'bad flag or argument (one line on stderr, no stack trace)' },
+  unavailable: { code: String(ExitCode.unavailable), meaning: 'etcd unreachable within --dial-timeout' },
+  permissionDenied: { code: String(ExitCode.permissionDenied), meaning: 'permission denied by etcd' },
+} as const satisfies Record<string, ExitCodeDoc>;
