@@ -7,7 +7,10 @@ import { constants } from 'node:os';
  * can tell them apart from ordinary failures.
  */
 export const ExitCode = {
-  /** The command succeeded, or `status` / `--help` did. */
+  /**
+   * The command succeeded; `status`, `--help` or `--version` did; without a command, the hold ended
+   * by a signal; `elect --listen` was stopped by a signal.
+   */
   ok: 0,
   /** An unexpected error. */
   failure: 1,
@@ -16,8 +19,9 @@ export const ExitCode = {
   /** etcd could not be reached within `--dial-timeout` (`EX_UNAVAILABLE`). */
   unavailable: 69,
   /**
-   * The lock or leadership was lost while the command ran (lease gone, key deleted): the command's
-   * process group got SIGTERM, then SIGKILL after `--grace` (`EX_TEMPFAIL`: try again later).
+   * The lock or leadership was lost (lease gone, key deleted) while waiting for it, or while holding
+   * it: a running command's process group got SIGTERM, then SIGKILL after `--grace` (`EX_TEMPFAIL`:
+   * try again later).
    */
   lost: 75,
   /** etcd refused for lack of permission (`EX_NOPERM`). */
