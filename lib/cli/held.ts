@@ -115,7 +115,7 @@ export async function runHeld<H extends Held>(line: CommandLine, io: Io, command
     try {
       held = await plan.acquire(session, { signal: trap.signal, timeout });
     } finally {
-      await stopProgress?.();
+      stopProgress?.();
     }
     const revision = await confirm(session, plan.name, held, trap.signal);
     verbose?.(`holding ${plan.what}: key ${held.key}, fencing token ${held.fencingToken}`);

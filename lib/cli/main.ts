@@ -86,7 +86,7 @@ function report(error: unknown, argv: readonly string[], io: Io, command: Comman
     return ExitCode.usage;
   }
   if (error instanceof InterruptedError) {
-    io.err(`${error.message} before the command started; nothing left in etcd`);
+    io.err(`${error.message} while waiting (no command ran); nothing left in etcd`);
     return error.exitCode;
   }
   if (error instanceof LockTimeoutError) {

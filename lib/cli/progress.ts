@@ -20,9 +20,9 @@ export interface ProgressOptions {
  * number ahead or the holder changes (every change under `name/` makes it read the queue again).
  * Best effort: a failure is reported once and stops the reports, never the wait.
  *
- * @returns a function that stops the reports and resolves once the watch is cancelled.
+ * @returns a function that stops the reports at once (and cancels the watch in the background).
  */
-export function reportProgress(client: Etcd3, options: ProgressOptions): () => Promise<void> {
+export function reportProgress(client: Etcd3, options: ProgressOptions): () => void {
   const { name, lease, what, first, log } = options;
   const prefix = `${name}/`;
   let stopped = false;
@@ -73,10 +73,9 @@ export function reportProgress(client: Etcd3, options: ProgressOptions): () => P
     });
   watcher.catch(fail);
 
-  return async () => {
+  return () => {
+    // Nothing is awaited: a read or a watch still being set up must not delay what follows the wait.
     stopped = true;
-    const w = await watcher.catch(() => undefined);
-    await w?.cancel().catch(() => undefined);
-    await running;
+    watcher.then(w => w.cancel()).catch(() => undefined);
   };
 }

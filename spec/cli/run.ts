@@ -56,6 +56,7 @@ export function lineSource(stream: Readable, exited: Promise<unknown>): { lines:
   return { lines, first };
 }
 
+/** Starts the CLI with `args`, on the suite's cluster (`ETCD_ENDPOINTS`); stopped with SIGTERM after the test if still running. */
 export function cli(args: string[], env: NodeJS.ProcessEnv = {}): Run {
   const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
     stdio: ['pipe', 'pipe', 'pipe'],
