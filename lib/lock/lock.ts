@@ -9,8 +9,13 @@ import type { Hold } from './reentry.js';
 export class Lock implements AsyncDisposable {
   private unlocked = false;
 
+  /** @internal The hold this handle shares with the handles that re-entered it. */
+  readonly hold: Hold;
+
   /** @internal */
-  constructor(readonly hold: Hold) {}
+  constructor(hold: Hold) {
+    this.hold = hold;
+  }
 
   /** The lock's name. */
   get name(): string {

@@ -3,10 +3,10 @@ import { OwnershipLostError, PermissionDeniedError } from '../errors.js';
 import { callEtcd, type CallContext } from '../etcd/call.js';
 import { isLeaseGone } from '../etcd/classify.js';
 import { Keyspace } from '../etcd/keyspace.js';
-import { watch, type Watch } from '../etcd/watch.js';
 import type { LeaseBound, Session } from '../session/session.js';
 import { pause } from '../util/abort.js';
 import { keyOf, prefixOf } from './layout.js';
+import { OwnKeyGuard } from './own-key.js';
 import { pageOf, pageRequest, type Page } from './read.js';
 import type { Entry, Rule } from './rule.js';
 
@@ -57,8 +57,7 @@ export class Ticket implements LeaseBound {
   private creation: Promise<unknown> | undefined;
   /** The creation failed without an answer: the key may still appear later. */
   private creationUncertain = false;
-  private ownWatch: Watch | undefined;
-  private guardTimer: NodeJS.Timeout | undefined;
+  private ownKey: OwnKeyGuard | undefined;
   private releasing: Promise<void> | undefined;
 
   constructor(
@@ -195,11 +194,6 @@ export class Ticket implements LeaseBound {
     await this.release().catch(() => undefined);
   }
 
-  /** Marks the ticket lost (the key was found gone by someone reading it). */
-  markDeleted(): void {
-    this.end('deleted');
-  }
-
   private async call<T>(ctx: CallContext, operation: string, method: 'txn' | 'range', request: unknown, signal?: AbortSignal): Promise<T> {
     try {
       return await callEtcd<T>(this.session.client, ctx, operation, { service: 'KV', method, request, write: method === 'txn' }, signal);
@@ -217,40 +211,15 @@ export class Ticket implements LeaseBound {
   /**
    * Starts watching our key for deletion: at once (a waiter), or `delayMs` from now if the ticket
    * is still live then (a hold granted at once: the shortest holds, as in "lock order-<id>" code,
-   * then cost no watch at all). The watch starts from just past our key's creation, so a deletion
-   * during the delay is delivered when it starts, from etcd's catch-up loop (within 100 ms).
+   * then cost no watch at all). See {@link OwnKeyGuard}.
    */
   guard(delayMs = 0): void {
-    if (this.ownWatch || this.guardTimer || this.stateNow.kind !== 'live') return;
-    const { createRevision } = this.stateNow;
-    if (delayMs === 0) return this.watchOwnKey(createRevision);
-    this.guardTimer = setTimeout(() => {
-      this.guardTimer = undefined;
-      this.watchOwnKey(createRevision);
-    }, delayMs);
-    this.guardTimer.unref();
-  }
-
-  /**
-   * Watches our key for its whole life, from just after its creation: a deletion at any later
-   * revision reaches us (and none of an earlier key of the same name can). Its deletion means
-   * ownership is gone. When the watch had to be registered again from "now" (its stream was
-   * replaced), a read closes the gap.
-   */
-  private watchOwnKey(createRevision: bigint): void {
-    if (this.signal.aborted) return;
-    this.ownWatch = watch(
-      this.session.client,
-      { key: this.keyspace.key(this.key), events: 'delete', startRevision: createRevision + 1n },
-      {
-        synced: (_revision, gapFree) => {
-          if (!gapFree && !this.signal.aborted) void this.confirm();
-        },
-        events: events => {
-          if (events.some(e => e.type === 'delete')) this.end('deleted');
-        },
-      },
-    );
+    if (this.ownKey || this.stateNow.kind !== 'live') return;
+    this.ownKey = new OwnKeyGuard(this.session.client, this.keyspace.key(this.key), this.stateNow.createRevision, {
+      deleted: () => this.end('deleted'),
+      confirm: () => this.confirm(),
+    });
+    this.ownKey.start(delayMs);
   }
 
   /** Reads our key once, retrying while etcd is unavailable, to see that it is still ours. */
@@ -270,8 +239,7 @@ export class Ticket implements LeaseBound {
     if (this.lost.signal.aborted) return;
     const createRevision = this.stateNow.kind === 'creating' ? undefined : this.stateNow.createRevision;
     this.stateNow = { kind: 'ended', reason, createRevision };
-    clearTimeout(this.guardTimer);
-    this.ownWatch?.cancel();
+    this.ownKey?.cancel();
     this.session.detach(this);
     this.lost.abort(
       reason === 'released'
