@@ -1,7 +1,6 @@
 import { ExponentialBackoff, TaskCancelledError, handleWhen, retry, type IPolicy } from 'cockatiel';
 import type { Namespace } from 'etcd3';
 import { EtcdUnavailableError, InvalidArgumentError, PermissionDeniedError, TlsHandshakeError } from '../errors.js';
-import { abortable, scope } from '../util/abort.js';
 import { isPermissionError, isSilence, isStaleToken, isTlsFailure, isTooLarge, isTransient } from './classify.js';
 import type { Endpoint, Service } from './internals.js';
 import { membersOf, type Members } from './members.js';
@@ -74,28 +73,33 @@ export async function callEtcd<T>(client: Namespace, ctx: CallContext, operation
   const members = membersOf(client);
   const deadline = Date.now() + ctx.callTimeout;
   let lastError: unknown;
-  const timeUp = scope(undefined, ctx.callTimeout, () => new EtcdUnavailableError(`${operation} within ${ctx.callTimeout} ms`, { cause: lastError }));
-  const stop = scope([signal, timeUp.signal]);
+  // One controller stops everything: the caller's abort, or the deadline (then with TIME_UP).
+  const stop = new AbortController();
+  const onAbort = (): void => stop.abort(signal!.reason);
+  signal?.addEventListener('abort', onAbort, { once: true });
+  const timer = setTimeout(() => stop.abort(TIME_UP), ctx.callTimeout);
   const inFlight = new Set<Promise<unknown>>();
   try {
-    const rounds = ctx.policy.execute(async () => {
-      stop.signal.throwIfAborted();
-      return hedged(members, rpc, deadline, ctx.callTimeout * ATTEMPT_SHARE, stop.signal, inFlight, error => (lastError = error));
-    }, stop.signal);
-    return await abortable(rounds, stop.signal);
+    return await ctx.policy.execute(
+      () => hedged(members, rpc, deadline, ctx.callTimeout * ATTEMPT_SHARE, stop.signal, inFlight, error => (lastError = error)),
+      stop.signal,
+    );
   } catch (error) {
     if (signal?.aborted) {
       if (rpc.write) await Promise.allSettled([...inFlight]);
       throw signal.reason;
     }
-    if (timeUp.signal.aborted) throw timeUp.signal.reason;
+    if (stop.signal.reason === TIME_UP) throw new EtcdUnavailableError(`${operation} within ${ctx.callTimeout} ms`, { cause: lastError });
     if (error instanceof TaskCancelledError) throw signal?.reason ?? error;
     throw typed(operation, error);
   } finally {
-    timeUp.dispose();
-    stop.dispose();
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbort);
   }
 }
+
+/** The reason a call's controller aborts with when its time is up. */
+const TIME_UP = Symbol('time up');
 
 /** The library's error for a failure of etcd's, or the error itself when it is not etcd's. */
 function typed(operation: string, error: unknown): unknown {
