@@ -22,7 +22,10 @@ export class Lock implements AsyncDisposable {
     return this.hold.entry.name;
   }
 
-  /** Our key in etcd, relative to the client's namespace: `<name>/<lease id in hex>`. */
+  /**
+   * Our key in etcd, relative to the client's namespace: `<name>/<lease id in hex>`, or
+   * `<name>/<lease id in hex>_<n>` when the same session waits for the same name more than once.
+   */
   get key(): string {
     return this.hold.entry.key;
   }
