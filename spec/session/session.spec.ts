@@ -9,7 +9,7 @@ import {
   Session,
   SessionClosedError,
 } from '../../lib/index.js';
-import { aborted, client, etcdctl, keysUnder, session, uniqueName } from '../support/etcd.js';
+import { aborted, client, endpoints, etcdctl, keysUnder, session, uniqueName } from '../support/etcd.js';
 
 describe('Session', () => {
   it('grants a lease whose hex id etcd knows, with the TTL granted', async () => {
@@ -86,6 +86,19 @@ describe('Session', () => {
       leaseId = s.leaseId;
     }
     await expect(etcdctl(['lease', 'timetolive', leaseId])).resolves.toContain('already expired');
+  });
+
+  it('closing a session after its client was closed is a no-op (await using at the end of a scope)', async () => {
+    const c = new Etcd3({ hosts: endpoints() });
+    const name = uniqueName('closed-client');
+    let signal: AbortSignal;
+    {
+      await using s = await Session.create(c, { ttl: 30 });
+      signal = s.signal;
+      await (await new Mutex(s, name).lock()).unlock();
+      c.close();
+    }
+    expect(await aborted(signal)).toBeInstanceOf(SessionClosedError);
   });
 
   describe('bad input', () => {
