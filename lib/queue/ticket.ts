@@ -55,8 +55,8 @@ export class Ticket implements LeaseBound {
   private readonly lost = new AbortController();
   private value: Buffer;
   private creation: Promise<unknown> | undefined;
-  /** The creation failed without an answer: the key may still appear later. */
-  private creationUncertain = false;
+  /** A write of our key went unanswered: etcd may still apply it later (see {@link LATE_COMMIT_MS}). */
+  private lateWrites = false;
   private ownKey: OwnKeyGuard | undefined;
   private releasing: Promise<void> | undefined;
 
@@ -128,9 +128,7 @@ export class Ticket implements LeaseBound {
       this.live(BigInt(existing.create_revision));
       return this.read(rule);
     });
-    this.creation = created.catch((error: unknown) => {
-      if (this.stateNow.kind === 'creating' && !(error instanceof PermissionDeniedError)) this.creationUncertain = true;
-    });
+    this.creation = created.catch(() => undefined);
     return created;
   }
 
@@ -194,9 +192,20 @@ export class Ticket implements LeaseBound {
     await this.release().catch(() => undefined);
   }
 
-  private async call<T>(ctx: CallContext, operation: string, method: 'txn' | 'range', request: unknown, signal?: AbortSignal): Promise<T> {
+  /**
+   * One KV call on our key. `hedge`: whether copies may be in flight at once (a read, or a delete
+   * guarded by our create revision); never for a create-if-absent, an update or a delete guarded by
+   * the lease alone, whose late copy could act after our next step.
+   */
+  private async call<T>(ctx: CallContext, operation: string, method: 'txn' | 'range', request: unknown, signal?: AbortSignal, hedge = method === 'range'): Promise<T> {
     try {
-      return await callEtcd<T>(this.session.client, ctx, operation, { service: 'KV', method, request, write: method === 'txn' }, signal);
+      return await callEtcd<T>(
+        this.session.client,
+        ctx,
+        operation,
+        { service: 'KV', method, request, write: method === 'txn', hedge, uncertain: () => (this.lateWrites = true) },
+        signal,
+      );
     } catch (error) {
       // A write on our lease refused because the lease is gone ends the session: its typed reason.
       throw isLeaseGone(error) ? this.session.leaseGone(error) : error;
@@ -261,9 +270,9 @@ export class Ticket implements LeaseBound {
       if (!(error instanceof PermissionDeniedError)) this.deleteInBackground(DELETE_RETRY_MIN_MS);
       throw error;
     }
-    // A creation that may still commit keeps the slot (so no later key takes this name) and is
+    // A creation that may still be applied keeps the slot (so no later key takes this name), and is
     // swept once more after it can no longer appear.
-    if (this.creationUncertain) this.deleteInBackground(LATE_COMMIT_MS);
+    if (this.lateWrites) this.deleteInBackground(LATE_COMMIT_MS);
     else this.session.releaseSlot(this.prefix, this.slot);
   }
 
@@ -276,7 +285,7 @@ export class Ticket implements LeaseBound {
       known !== undefined
         ? { key, target: 'Create' as const, result: 'Equal' as const, create_revision: known.toString() }
         : { key, target: 'Lease' as const, result: 'Equal' as const, lease: this.session.lease };
-    await this.call(this.session.ctx, `delete ${this.key}`, 'txn', { compare: [guard], success: [{ request_delete_range: { key } }] });
+    await this.call(this.session.ctx, `delete ${this.key}`, 'txn', { compare: [guard], success: [{ request_delete_range: { key } }] }, undefined, known !== undefined);
   }
 
   /** Keeps trying to delete our key until it is gone or the session ends (its lease then removes it). */
