@@ -1,10 +1,11 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { openSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
+import { etcdBinaryName, runs } from './environment.js';
 
 /** One etcd member of a throwaway cluster. */
 export interface Member {
@@ -47,12 +48,9 @@ export interface ClusterOptions {
 
 /** The etcd binary: `ETCD_BIN`, else `etcd` on PATH. */
 export function etcdBinary(): string {
-  const bin = process.env.ETCD_BIN ?? 'etcd';
-  const probe = spawnSync(bin, ['--version'], { encoding: 'utf8' });
-  if (probe.error || probe.status !== 0) {
-    throw new Error(
-      `Cannot run the etcd binary "${bin}". Install it (Debian: apt-get install etcd-server) or set ETCD_BIN.`,
-    );
+  const bin = etcdBinaryName();
+  if (!runs(bin, ['--version'])) {
+    throw new Error(`Cannot run the etcd binary "${bin}". Install it (Debian: apt-get install etcd-server) or set ETCD_BIN.`);
   }
   return bin;
 }
