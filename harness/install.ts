@@ -45,7 +45,9 @@ function quiet(command: string, args: string[], env: NodeJS.ProcessEnv = process
  */
 export function ensureEtcdInstalled(log: (line: string) => void = line => console.error(line)): string | undefined {
   if (etcdRuns()) {
-    if (!etcdctlRuns() && canApt() && !process.env.ETCDCTL_BIN) install(['etcd-client'], log);
+    // etcd is here; what else the tests use is installed when cheap, else those tests are skipped.
+    const missing = PACKAGES.filter(([command, args], i) => i > 0 && !runs(command, args) && !(command === 'etcdctl' && process.env.ETCDCTL_BIN));
+    if (missing.length > 0 && canApt()) install(missing.map(([, , pkg]) => pkg), log);
     return undefined;
   }
   if (process.env.ETCD_BIN) return noEtcdLine(); // a path the user chose: not ours to replace
