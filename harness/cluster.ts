@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { etcdBinaryName, runs } from './environment.js';
+import { keepOnExit, reapOnExit, removeOnExit } from './reaper.js';
 
 /** One etcd member of a throwaway cluster. */
 export interface Member {
@@ -84,6 +85,8 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   const bin = etcdBinary();
   const size = options.size ?? 3;
   const dir = await mkdtemp(join(tmpdir(), 'etcd-concurrency-'));
+  // Whatever ends this process (even SIGKILL), the members die and the directory goes with it.
+  removeOnExit(dir);
   const ports = await freePorts(size * 3);
   const scheme = options.tls ? 'https' : 'http';
   const names = Array.from({ length: size }, (_, i) => `m${i + 1}`);
@@ -119,6 +122,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       child = spawn(bin, flags, { stdio: ['ignore', log, log] });
       closeSync(log);
       running.add(child);
+      reapOnExit(child, dataDir);
       const started = child;
       started.once('exit', () => running.delete(started));
     };
@@ -163,6 +167,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     async stop() {
       await Promise.all(members.map(m => m.kill()));
       await rm(dir, { recursive: true, force: true });
+      keepOnExit(dir);
     },
   };
   try {

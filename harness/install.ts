@@ -3,7 +3,7 @@
 // suite's preflight and by the demo.
 import { spawnSync } from 'node:child_process';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
-import { canApt, etcdRuns, etcdctlRuns, noEtcdLine, runs } from './environment.js';
+import { canApt, etcdRuns, noEtcdLine, runs } from './environment.js';
 
 /** The oldest Node this project runs on (require(esm), and what package.json's engines says). */
 export const MIN_NODE = [20, 19] as const;
