@@ -1,5 +1,6 @@
 // The package as users get it: `npm pack`, then the tarball installed in throwaway projects that
-// import it the ways Node and TypeScript offer. Needs no etcd: it imports and checks the exports.
+// import it the ways Node and TypeScript offer. Needs no etcd (vitest project "no-etcd"): it imports
+// and checks the exports.
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { builtinModules } from 'node:module';
