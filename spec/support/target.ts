@@ -1,4 +1,5 @@
 import { execFile, spawnSync } from 'node:child_process';
+import { hostname } from 'node:os';
 import { promisify } from 'node:util';
 import { startCluster, type Cluster } from '../../harness/cluster.js';
 import { endpointsFromEnv, selectedMode, type Mode } from '../../harness/environment.js';
@@ -41,10 +42,11 @@ export async function startTarget(): Promise<Target> {
   }
 }
 
-/** The label on every container the suite starts: the pid of the process that started it. */
-const OWNER_LABEL = 'etcd-concurrency.tests.owner-pid';
+/** The label on every container the suite starts: `<hostname>:<pid>` of the process that started it. */
+const OWNER_LABEL = 'etcd-concurrency.tests.owner';
+const owner = `${hostname()}:${process.pid}`;
 
-/** Removes containers left by earlier runs whose process is gone (no reaper container runs: see below). */
+/** Removes containers left by earlier runs on this host whose process is gone (no reaper container runs: see below). */
 async function removeOrphans(): Promise<void> {
   let listed: string;
   try {
@@ -55,7 +57,7 @@ async function removeOrphans(): Promise<void> {
   const orphans = listed
     .split('\n')
     .map(line => line.trim().split(' '))
-    .filter(([id, pid]) => id && pid && !alive(Number(pid)))
+    .filter(([id, by]) => id && by?.startsWith(`${hostname()}:`) && !alive(Number(by.slice(hostname().length + 1))))
     .map(([id]) => id!);
   if (orphans.length > 0) await run('docker', ['rm', '-f', '-v', ...orphans]).catch(() => undefined);
 }
@@ -80,14 +82,12 @@ async function startContainer(): Promise<Target> {
     // itself), run etcd with our flags.
     .withEntrypoint(['etcd'])
     .withCommand([
-      '--name=default',
-      '--data-dir=/tmp/etcd-data',
       '--listen-client-urls=http://0.0.0.0:2379',
       '--advertise-client-urls=http://127.0.0.1:2379',
       '--log-level=error',
       '--logger=zap',
     ])
-    .withLabels({ [OWNER_LABEL]: String(process.pid) })
+    .withLabels({ [OWNER_LABEL]: owner })
     .withExposedPorts(2379)
     .withStartupTimeout(60_000)
     .withWaitStrategy(Wait.forHttp('/health', 2379).forResponsePredicate(body => body.includes('"health":"true"')));
