@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { Etcd3 } from 'etcd3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { resilientClientOptions } from '../lib/index.js';
 import { startCluster, waitHealthy, type Cluster } from '../harness/cluster.js';
 import { fixture, uniqueName } from './support/etcd.js';
@@ -17,6 +17,7 @@ import {
   waitForDeletion,
 } from './support/faults.js';
 import { startProxies, type ProxySet } from './support/proxy.js';
+import { given } from './support/capabilities.js';
 
 // A Jepsen-style check of the lock under faults. K client processes (spec/fixtures/checker-client.ts)
 // take one lock in turns, each hold a guarded read-modify-write of a counter through
@@ -95,9 +96,8 @@ function random(seed: number): () => number {
   };
 }
 
-const external = Boolean(process.env.ETCD_ENDPOINTS) || process.env.ETCD_TESTCONTAINERS === '1';
 
-describe.skipIf(external)('checker: K clients × lock cycles under faults', () => {
+given('ownClusters').describe('checker: K clients × lock cycles under faults', () => {
   let cluster: Cluster;
   let observer: Etcd3;
   beforeAll(async () => {
