@@ -1,9 +1,10 @@
 import { Etcd3 } from 'etcd3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startCluster, type Cluster, type Member } from '../../harness/cluster.js';
 import { Mutex, Session, type Lock } from '../../lib/index.js';
 import { keysUnder, uniqueName, waitForKeys } from '../support/etcd.js';
 import { watchStreamEndpoint } from '../../lib/etcd/watch.js';
+import { given } from '../support/capabilities.js';
 import { leaderOf } from '../support/faults.js';
 
 /**
@@ -19,13 +20,6 @@ const CHAIN_BOUND_MS = 2 * ELECTION_TIMEOUT_MS + 1000 + 1500 + 500;
 
 let cluster: Cluster;
 const clients: Etcd3[] = [];
-beforeAll(async () => {
-  cluster = await startCluster();
-});
-afterAll(async () => {
-  for (const c of clients) c.close();
-  await cluster?.stop();
-});
 
 /** A plain etcd3 client: the library must not need any particular client options to ride this out. */
 function plainClient(): Etcd3 {
@@ -74,7 +68,15 @@ function memberServing(client: Etcd3): Member {
   return member;
 }
 
-describe('a frozen etcd member while a quorum is up', () => {
+given('ownClusters').describe('a frozen etcd member while a quorum is up', () => {
+  beforeAll(async () => {
+    cluster = await startCluster();
+  });
+  afterAll(async () => {
+    for (const c of clients) c.close();
+    await cluster?.stop();
+  });
+
   it('the raft leader: unlock resolves, the waiters take their turns in order, within the bound', async () => {
     const name = uniqueName('frozen-leader');
     const holder = await holderOf(name);
