@@ -21,6 +21,7 @@ import { Etcd3 } from 'etcd3';
 import { startCluster, type Cluster } from '../harness/cluster.js';
 import { ensureEtcdInstalled, nodeTooOld } from '../harness/install.js';
 import { reapOnExit } from '../harness/reaper.js';
+import { resilientClientOptions } from 'etcd-concurrency';
 
 const STOCK = 20;
 const SHOPS = 4;
@@ -370,7 +371,7 @@ say(bold('etcd-concurrency demo') + dim('  (fair locks and leader election on et
 let ok = false;
 try {
   const endpoints = await connect();
-  client = new Etcd3({ hosts: endpoints });
+  client = new Etcd3(resilientClientOptions({ hosts: endpoints }));
   const sold = await inventory(endpoints);
   const elected = await election(endpoints);
   ok = sold && elected;
