@@ -311,8 +311,9 @@ describe('faults on the way to etcd', () => {
   });
 
   it('a connection that died silently is noticed: the waiter still takes its turn, its lease intact', async () => {
-    // One member: everything the waiter does goes over one connection. The keepalive stream's
-    // silence or gRPC keepalive (resilientClientOptions) notices; etcd3 then reconnects.
+    // One member: everything the waiter does goes over one connection. The silence of the watch
+    // stream's progress requests (or of the keepalive stream) drops the connection, and the next
+    // stream dials a new one.
     const net = await proxies(endpoints().slice(0, 1));
     const c = client(resilientClientOptions({ hosts: net.urls }));
     const direct = client();

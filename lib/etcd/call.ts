@@ -185,6 +185,9 @@ function hedged<T>(
           failed(error);
           if (isSilence(error)) {
             members.suspect(endpoint);
+            // A busy cluster, rather than a frozen member, also lets attempts run out: count the
+            // wait as a latency, so the next attempts get longer deadlines.
+            members.observe(performance.now() - sentAt);
             rpc.uncertain?.();
           } else {
             members.answered(endpoint);

@@ -10,7 +10,8 @@ import type { IOptions, Namespace } from 'etcd3';
  * member after one failed call), so this module reaches into etcd3 1.x for three things:
  *
  * - `pool.hosts[i].host` and `pool.hosts[i].getServiceClient(service)`: the gRPC client of one
- *   member, built with the user's TLS credentials and channel options;
+ *   member, built with the user's TLS credentials and channel options, and
+ *   `pool.hosts[i].resetAllServices()` to drop a connection that died silently;
  * - `pool.authenticator.getMetadata()`: the auth token etcd3 obtained (an empty metadata without auth);
  * - `pool.authenticator.invalidateMetadata()`: forget a token etcd no longer accepts.
  *
@@ -48,6 +49,12 @@ export interface Endpoint {
   unary<T>(service: Service, method: string, request: unknown, deadline: number): Promise<T>;
   /** Opens a bidirectional stream (`Watch.watch`, `Lease.leaseKeepAlive`). */
   stream<Req, Res>(service: Service, method: string): Promise<DuplexStream<Req, Res>>;
+  /**
+   * Drops the member's gRPC channels, so the next call or stream dials a new connection: for a
+   * connection that died without a word (a NAT or proxy that dropped it), which gRPC would otherwise
+   * keep using until its keepalive gives up, if it has one. etcd3 does the same after a failed call.
+   */
+  reset(): void;
 }
 
 /** How the library reaches etcd through one etcd3 client. */
@@ -67,7 +74,7 @@ interface GrpcServiceClient {
 }
 
 interface PoolShape {
-  hosts: { host: string; getServiceClient(name: string): GrpcServiceClient }[];
+  hosts: { host: string; getServiceClient(name: string): GrpcServiceClient; resetAllServices(): void }[];
   authenticator: { getMetadata(): Promise<unknown>; invalidateMetadata(): void };
 }
 
@@ -98,7 +105,9 @@ export function shapeProblem(pool: unknown): string | undefined {
   if (typeof p !== 'object' || p === null) return 'the client has no connection pool (`pool`)';
   if (!Array.isArray(p.hosts) || p.hosts.length === 0) return '`pool.hosts` is not a list of hosts';
   for (const host of p.hosts) {
-    if (typeof host?.host !== 'string' || typeof host.getServiceClient !== 'function') return 'a host has no `host` or `getServiceClient()`';
+    if (typeof host?.host !== 'string' || typeof host.getServiceClient !== 'function' || typeof host.resetAllServices !== 'function') {
+      return 'a host has no `host`, `getServiceClient()` or `resetAllServices()`';
+    }
   }
   const auth = p.authenticator;
   if (typeof auth?.getMetadata !== 'function' || typeof auth.invalidateMetadata !== 'function') {
@@ -144,6 +153,7 @@ function directTransport(pool: PoolShape): Transport {
         const client = host.getServiceClient(service);
         return (client[method] as StreamMethod).call(client, meta, {}) as DuplexStream<Req, Res>;
       },
+      reset: () => host.resetAllServices(),
     }),
   );
   return { endpoints, direct: true, key: pool, invalidateToken: () => pool.authenticator.invalidateMetadata() };
@@ -165,6 +175,7 @@ function poolTransport(client: Namespace): Transport {
     stream<Req, Res>(service: Service, method: string): Promise<DuplexStream<Req, Res>> {
       return services[service][method]!.call(services[service]) as Promise<DuplexStream<Req, Res>>;
     },
+    reset: () => undefined,
   };
   return { endpoints: [endpoint], direct: false, key: client, invalidateToken: () => undefined };
 }

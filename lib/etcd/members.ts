@@ -7,6 +7,8 @@ import { transportOf, type Endpoint, type Transport } from './internals.js';
 const PROBE_TIMEOUT_MS = 1000;
 /** Pause between probes of a member that did not answer the last one, ms. */
 const PROBE_INTERVAL_MS = 500;
+/** A member's connection is dropped at most this often, ms. */
+const RESET_INTERVAL_MS = 1000;
 /** Probes of one suspect in a row before probing stops until the member is suspected again. */
 const MAX_PROBES = 30;
 /** Hedge delay bounds, ms: a call unanswered for this long is also sent to another member. */
@@ -31,6 +33,8 @@ interface Member {
   readonly endpoint: Endpoint;
   health: Health;
   probing: boolean;
+  /** When its connection was last dropped (monotonic ms). */
+  resetAt: number;
 }
 
 /**
@@ -47,7 +51,7 @@ export class Members {
   private hedgeTokens = HEDGE_TOKENS_MAX;
 
   constructor(private readonly transport: Transport) {
-    this.members = transport.endpoints.map(endpoint => ({ endpoint, health: { state: 'healthy' }, probing: false }));
+    this.members = transport.endpoints.map(endpoint => ({ endpoint, health: { state: 'healthy' }, probing: false, resetAt: -Infinity }));
   }
 
   /** Whether the library picks members itself (else etcd3 does, behind one pseudo-endpoint). */
@@ -119,13 +123,20 @@ export class Members {
   }
 
   /**
-   * The member did not answer in time: avoid it until a probe is answered. With a single endpoint
-   * (one member, or a load balancer) there is nothing to avoid it for, so nothing changes.
+   * The member did not answer in time: its connection is dropped (it may be the silent part, dropped
+   * by a NAT or proxy), and the member is avoided until a probe is answered. With a single endpoint
+   * (one member, or a load balancer) there is nothing to avoid it for: only the connection is renewed.
    */
   suspect(endpoint: Endpoint): void {
     const m = this.member(endpoint);
-    if (!m || this.members.length < 2) return;
-    if (m.health.state === 'healthy') m.health = { state: 'suspect', since: performance.now() };
+    if (!m) return;
+    const now = performance.now();
+    if (now - m.resetAt >= RESET_INTERVAL_MS) {
+      m.resetAt = now;
+      m.endpoint.reset();
+    }
+    if (this.members.length < 2) return;
+    if (m.health.state === 'healthy') m.health = { state: 'suspect', since: now };
     if (!m.probing) void this.probe(m);
   }
 

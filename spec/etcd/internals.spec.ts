@@ -21,7 +21,8 @@ describe('etcd3 internals', () => {
   it('names what is missing when a shape changed', () => {
     expect(shapeProblem(undefined)).toMatch(/no connection pool/);
     expect(shapeProblem({ hosts: [] })).toMatch(/pool\.hosts/);
-    expect(shapeProblem({ hosts: [{ host: 'h:1', getServiceClient: () => ({}) }] })).toMatch(/authenticator/);
+    expect(shapeProblem({ hosts: [{ host: 'h:1', getServiceClient: () => ({}) }] })).toMatch(/resetAllServices/);
+    expect(shapeProblem({ hosts: [{ host: 'h:1', getServiceClient: () => ({}), resetAllServices: () => undefined }] })).toMatch(/authenticator/);
   });
 
   it('without the expected shapes: one warning with a code, and locks still work through etcd3’s public API', async () => {
