@@ -4,7 +4,7 @@ export { Lock } from './lock/lock.js';
 export { Election, type CampaignOptions, type ObserveOptions } from './election/election.js';
 export { Leadership } from './election/leadership.js';
 export { type LeaderInfo } from './election/observe.js';
-export { queryLock, type QueryOptions, type QueueMember, type QueueStatus } from './queue/query.js';
+export { queryLock, type QueryOptions, type QueueKind, type QueueMember, type QueueStatus } from './queue/query.js';
 export { LeaderElector, type LeaderElectorOptions } from './election/leader-elector.js';
 export { configureObservability, type ObservabilityOptions } from './observe/settings.js';
 export { kubernetesLeaderView, metricNames } from './observe/metrics.js';
