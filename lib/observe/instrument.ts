@@ -54,12 +54,11 @@ export function waitStarted(kind: LockKind, name: string, leaseId: string, signa
     track(turn) {
       return turn.then(
         ticket => {
-          if (ticket) this.acquired(ticket);
-          else this.busy();
+          safely(() => (ticket ? this.acquired(ticket) : this.busy()));
           return ticket;
         },
         (error: unknown) => {
-          this.failed(error);
+          safely(() => this.failed(error));
           throw error;
         },
       );
@@ -103,8 +102,8 @@ function holding(m: Instruments, kind: LockKind, attributes: Attributes, ticket:
     }
     if (kind === 'election') leader(name, false, ticket);
   };
-  if (signal.aborted) ended();
-  else signal.addEventListener('abort', ended, { once: true });
+  if (signal.aborted) safely(ended);
+  else signal.addEventListener('abort', () => safely(ended), { once: true });
 }
 
 /** Records that this process started (`isLeader`) or stopped leading the election `name`. */
@@ -129,6 +128,15 @@ export function sessionEnded(leaseId: string, reason: Error): void {
   if (!(reason instanceof LeaseLostError)) return;
   instruments().sessionLosses.add(1, { 'session.loss.reason': reason.reason });
   if (channels.sessionLost.hasSubscribers) channels.sessionLost.publish({ leaseId, reason: reason.reason, error: reason });
+}
+
+/** Runs `fn`, ignoring what it throws: observing a lock must never change its outcome. */
+function safely(fn: () => void): void {
+  try {
+    fn();
+  } catch {
+    // A metrics SDK or an exporter failed: the lock or its release goes on regardless.
+  }
 }
 
 /** How a rejected wait ended: by its timeout, by the caller's signal, by a loss, or another error. */

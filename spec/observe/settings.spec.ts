@@ -1,7 +1,7 @@
 import { MeterProvider, MetricReader, type DataPoint, type Histogram } from '@opentelemetry/sdk-metrics';
 import { describe, expect, it } from 'vitest';
-import { Election, InvalidArgumentError, Mutex, configureObservability, metricNames } from '../../lib/index.js';
-import { client, defer, session, uniqueName } from '../support/etcd.js';
+import { Election, InvalidArgumentError, LeaderElector, Mutex, configureObservability, metricNames } from '../../lib/index.js';
+import { aborted, client, defer, session, uniqueName } from '../support/etcd.js';
 
 /** A reader the test collects from on demand. */
 class TestReader extends MetricReader {
@@ -80,6 +80,32 @@ describe('metrics through a configured MeterProvider', () => {
     const transitions = await points(metricNames.leaderTransitions);
     expect(countOf(transitions, { name, 'election.role': 'leader' })).toBe(1);
     expect(countOf(transitions, { name, 'election.role': 'standby' })).toBe(1);
+  });
+
+  it('follows a LeaderElector: 1 during its term, 0 after stop()', async () => {
+    const points = collector();
+    const name = uniqueName('elector');
+    let term: AbortSignal | undefined;
+    let started!: () => void;
+    const leading = new Promise<void>(resolve => (started = resolve));
+    const elector = new LeaderElector({
+      client: client(),
+      name,
+      ttl: 5,
+      onStartedLeading: async signal => {
+        term = signal;
+        started();
+        await aborted(signal);
+      },
+    });
+    defer(() => elector.stop());
+    await elector.start();
+    await leading;
+    expect(countOf(await points(metricNames.leader), { name })).toBe(1);
+    await elector.stop();
+    expect(term!.aborted).toBe(true);
+    expect(countOf(await points(metricNames.leader), { name })).toBe(0);
+    expect(countOf(await points(metricNames.leaderTransitions), { name })).toBe(2);
   });
 
   it('refuses a bad setting, naming it', () => {
