@@ -31,10 +31,12 @@ export function waitStarted(kind: LockKind, name: string, leaseId: string, signa
   const started = now();
   const m = instruments();
   const attributes: Attributes = { 'lock.kind': kind };
-  const family = settings.lockName(name);
-  if (family !== undefined) attributes['lock.name'] = family;
+  safely(() => {
+    const family = settings.lockName(name);
+    if (typeof family === 'string') attributes['lock.name'] = family;
+  });
   if (kind === 'election' && !leading.has(name)) leading.set(name, 0);
-  m.waiting.add(1, attributes);
+  safely(() => m.waiting.add(1, attributes));
   if (channels.waitStart.hasSubscribers) channels.waitStart.publish({ kind, name, leaseId });
   let done = false;
   const end = (outcome: 'acquired' | WaitFailure): number => {
@@ -118,15 +120,17 @@ export function leader(name: string, isLeader: boolean, ticket: Ticket): void {
 
 /** Records an answered keepalive: its round trip, and whether the session had turned overdue before it. */
 export function keepalive(ms: number, overdue: boolean): void {
-  const m = instruments();
-  m.keepaliveDuration.record(ms / 1000);
-  if (overdue) m.keepaliveOverdue.add(1);
+  safely(() => {
+    const m = instruments();
+    m.keepaliveDuration.record(ms / 1000);
+    if (overdue) m.keepaliveOverdue.add(1);
+  });
 }
 
 /** Records the end of a session: a loss when `reason` is a {@link LeaseLostError} (not a close). */
 export function sessionEnded(leaseId: string, reason: Error): void {
   if (!(reason instanceof LeaseLostError)) return;
-  instruments().sessionLosses.add(1, { 'session.loss.reason': reason.reason });
+  safely(() => instruments().sessionLosses.add(1, { 'session.loss.reason': reason.reason }));
   if (channels.sessionLost.hasSubscribers) channels.sessionLost.publish({ leaseId, reason: reason.reason, error: reason });
 }
 
