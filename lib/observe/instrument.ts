@@ -26,10 +26,32 @@ type Attributes = Record<string, string>;
 
 const now = (): number => performance.now();
 
-/** Records the start of a `lock()`, `tryLock()` or `campaign()` by `leaseId` on `name`. */
+/** The wait of a lock nobody observes: no SDK, no subscriber when it started. */
+const unobserved: Wait = {
+  track: turn => turn,
+  acquired: () => undefined,
+  failed: () => undefined,
+  busy: () => undefined,
+};
+
+/** Whether any channel of a lock's life has a subscriber. */
+const lockChannelsObserved = (): boolean =>
+  channels.waitStart.hasSubscribers ||
+  channels.acquired.hasSubscribers ||
+  channels.waitFailed.hasSubscribers ||
+  channels.released.hasSubscribers ||
+  channels.lost.hasSubscribers;
+
+/**
+ * Records the start of a `lock()`, `tryLock()` or `campaign()` by `leaseId` on `name`. A lock
+ * that starts while nobody observes (no SDK, no subscriber) is not followed at all: a subscriber or
+ * an SDK that comes later sees the locks that start after it. Elections are always followed (they
+ * are few, and the leader gauge must be right whenever it is read).
+ */
 export function waitStarted(kind: LockKind, name: string, leaseId: string, signal?: AbortSignal): Wait {
-  const started = now();
   const m = instruments();
+  if (m.noop && kind !== 'election' && !lockChannelsObserved()) return unobserved;
+  const started = now();
   const attributes: Attributes = { 'lock.kind': kind };
   safely(() => {
     const family = settings.lockName(name);

@@ -1,4 +1,4 @@
-import { metrics, type Counter, type Histogram, type Meter, type MeterProvider, type UpDownCounter } from '@opentelemetry/api';
+import { createNoopMeter, metrics, type Counter, type Histogram, type Meter, type MeterProvider, type UpDownCounter } from '@opentelemetry/api';
 import { settings } from './settings.js';
 
 /** The library's metric names (OpenTelemetry style; a Prometheus exporter turns dots into underscores). */
@@ -44,8 +44,13 @@ const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
 const HOLD_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 600, 1800, 3600];
 const KEEPALIVE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
+/** The API's no-op histogram (a singleton): what every meter returns while no SDK is registered. */
+const NOOP_HISTOGRAM = createNoopMeter().createHistogram('noop');
+
 /** @internal The library's instruments on one meter. */
 export interface Instruments {
+  /** True when the meter is the API's no-op (no SDK): recording would do nothing. */
+  readonly noop: boolean;
   readonly waitDuration: Histogram;
   readonly holdDuration: Histogram;
   readonly waiting: UpDownCounter;
@@ -92,8 +97,10 @@ function create(meter: Meter): Instruments {
   leader.addCallback(result => {
     for (const [name, terms] of leading) result.observe(terms > 0 ? 1 : 0, { name });
   });
+  const waitDuration = seconds(metricNames.waitDuration, 'Time from lock()/tryLock()/campaign() to its outcome', LATENCY_BUCKETS);
   return {
-    waitDuration: seconds(metricNames.waitDuration, 'Time from lock()/tryLock()/campaign() to its outcome', LATENCY_BUCKETS),
+    noop: waitDuration === NOOP_HISTOGRAM,
+    waitDuration,
     holdDuration: seconds(metricNames.holdDuration, 'Time a lock was held (or an election led)', HOLD_BUCKETS),
     waiting: meter.createUpDownCounter(metricNames.waiting, { description: 'Waits in progress', unit: '{lock}' }),
     held: meter.createUpDownCounter(metricNames.held, { description: 'Locks held (terms led)', unit: '{lock}' }),
