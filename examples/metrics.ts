@@ -30,6 +30,7 @@ import {
   connectionSettingsFromEnv,
   etcdClientOptions,
   kubernetesLeaderView,
+  resilientClientOptions,
 } from 'etcd-concurrency';
 
 const lockName = process.env.LOCK ?? 'examples/metrics/job';
@@ -53,7 +54,7 @@ await once(server, 'listening');
 const address = server.address() as { address: string; port: number };
 console.log(`metrics on http://${address.address}:${address.port}/metrics`);
 
-const client = new Etcd3(etcdClientOptions(connectionSettingsFromEnv()));
+const client = new Etcd3(resilientClientOptions(etcdClientOptions(connectionSettingsFromEnv())));
 const stopping = new AbortController();
 
 /** One worker: its own session (as if it were its own process), locking again and again. */
