@@ -1,6 +1,7 @@
 import { MeterProvider, MetricReader, type DataPoint, type Histogram } from '@opentelemetry/sdk-metrics';
 import { describe, expect, it } from 'vitest';
 import { Election, InvalidArgumentError, LeaderElector, Mutex, configureObservability, metricNames } from '../../lib/index.js';
+import { keepalive } from '../../lib/observe/instrument.js';
 import { aborted, client, defer, session, uniqueName } from '../support/etcd.js';
 
 /** A reader the test collects from on demand. */
@@ -66,6 +67,14 @@ describe('metrics through a configured MeterProvider', () => {
     const [point] = await points(metricNames.keepaliveDuration);
     expect(countOf([point!], {})).toBeGreaterThanOrEqual(1);
     expect((point!.value as Histogram).sum).toBeGreaterThan(0);
+  });
+
+  it('counts a keepalive answer that came after the session had turned overdue', async () => {
+    const points = collector();
+    keepalive(2500, true);
+    keepalive(3, false);
+    expect(countOf(await points(metricNames.keepaliveOverdue), {})).toBe(1);
+    expect(countOf(await points(metricNames.keepaliveDuration), {})).toBe(2);
   });
 
   it('reports 1 for an election this process leads, 0 after it resigned, and counts both transitions', async () => {
