@@ -22,6 +22,7 @@ import { startCluster, type Cluster } from '../harness/cluster.js';
 import { ensureEtcdInstalled, nodeTooOld } from '../harness/install.js';
 import { reapOnExit } from '../harness/reaper.js';
 import { resilientClientOptions } from 'etcd-concurrency';
+import { metricsSummary } from './metrics-summary.js';
 
 const STOCK = 20;
 const SHOPS = 4;
@@ -374,7 +375,8 @@ try {
   client = new Etcd3(resilientClientOptions({ hosts: endpoints }));
   const sold = await inventory(endpoints);
   const elected = await election(endpoints);
-  ok = sold && elected;
+  const measured = await metricsSummary(client, prefix, say);
+  ok = sold && elected && measured;
 } catch (error) {
   say(red(`demo failed: ${error instanceof Error ? error.message : String(error)}`));
 } finally {

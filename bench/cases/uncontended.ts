@@ -1,4 +1,7 @@
-import { Mutex } from '../../lib/index.js';
+import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
+import { MeterProvider } from '@opentelemetry/sdk-metrics';
+import { Mutex, configureObservability } from '../../lib/index.js';
+import { instrumentCost } from '../support/instrument-cost.js';
 import type { Bench } from '../support/bench.js';
 import { timed } from '../support/clock.js';
 import { describeWork, perOp, scrape, work } from '../support/metrics.js';
@@ -58,6 +61,12 @@ export async function uncontended(b: Bench): Promise<Row[]> {
   const entityBase = b.name('entity');
   const rawEntity = (): RawQueue => new RawQueue(client, `${b.name('floor-entity')}-${entity++}/`);
 
+  // Metrics' cost: the same cycle with an OpenTelemetry SDK configured for the library (a
+  // MeterProvider with a Prometheus reader; recording is the per-call cost, a scrape is not), against the first subject,
+  // which runs the same instrumentation with no SDK (the API's no-ops).
+  const sdk = new MeterProvider({ readers: [new PrometheusExporter({ preventServerStart: true })] });
+  const sdkMutex = new Mutex(session, b.name('uncontended-sdk'));
+
   const peerName = b.name('etcd3-lock');
   const subjects: Subject[] = [
     { subject: 'etcd-concurrency Mutex', note: '', every: 1, floor: 'floor: 2 txns, no watch', cycle: lockCycle },
@@ -97,6 +106,20 @@ export async function uncontended(b: Bench): Promise<Row[]> {
         const raw = rawEntity();
         const own = await raw.create(session.leaseId, session.lease);
         await raw.remove(own.key, own.revision);
+      },
+    },
+    {
+      subject: 'Mutex, metrics SDK registered',
+      note: 'OpenTelemetry MeterProvider + Prometheus reader',
+      every: 1,
+      async cycle() {
+        configureObservability({ meterProvider: sdk });
+        try {
+          const lock = await sdkMutex.lock();
+          await lock.unlock();
+        } finally {
+          configureObservability({ meterProvider: undefined });
+        }
       },
     },
     {
@@ -143,5 +166,14 @@ export async function uncontended(b: Bench): Promise<Row[]> {
       detail: { put: p },
     });
   }
+  // The SDK's cost against the same cycle without one, and the instrumentation's own cost in µs.
+  const plain = rows.find(r => r.subject === 'etcd-concurrency Mutex')!;
+  const withSdk = rows.find(r => r.subject === 'Mutex, metrics SDK registered')!;
+  const overhead = withSdk.summary.median / plain.summary.median;
+  const [noSdkUs, sdkUs] = [instrumentCost(undefined), instrumentCost(sdk)];
+  withSdk.target = { text: '≤ 1.05× Mutex without SDK', met: overhead <= 1.05 };
+  withSdk.note += `; ${overhead.toFixed(3)}× the Mutex without SDK; instrumentation alone ${noSdkUs.toFixed(2)} µs/cycle without SDK, ${sdkUs.toFixed(2)} µs with`;
+  withSdk.detail = { ...withSdk.detail, overheadVsNoSdk: overhead, instrumentUsNoSdk: noSdkUs, instrumentUsSdk: sdkUs };
+  await sdk.shutdown();
   return rows;
 }

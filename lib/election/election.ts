@@ -1,6 +1,7 @@
 import { InvalidArgumentError } from '../errors.js';
 import { readLeader, watchLeader, type LeaderInfo } from './observe.js';
 import { Leadership, validateValue } from './leadership.js';
+import { waitStarted } from '../observe/instrument.js';
 import { exclusive } from '../queue/rule.js';
 import { takeTurn } from '../queue/turn.js';
 import { Session } from '../session/session.js';
@@ -86,7 +87,8 @@ export class Election {
     const signal = validateSignal(options.signal);
     const timeout = validateTimeout('timeout', options.timeout);
     // The turn loop re-checks `signal` and our key before granting: never a zombie leader.
-    const ticket = await takeTurn(this.session, this.name, { rule: exclusive, mode: 'wait', value, signal, timeout });
+    const wait = waitStarted('election', this.name, this.session.leaseId, signal);
+    const ticket = await wait.track(takeTurn(this.session, this.name, { rule: exclusive, mode: 'wait', value, signal, timeout }));
     return new Leadership(ticket!, value);
   }
 

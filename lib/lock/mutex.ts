@@ -5,6 +5,7 @@ import { takeTurn } from '../queue/turn.js';
 import { Hold, currentHold, runHolding } from './reentry.js';
 import { Session } from '../session/session.js';
 import { InvalidArgumentError } from '../errors.js';
+import { waitStarted } from '../observe/instrument.js';
 import { validateName, validateSignal, validateTimeout } from '../util/validate.js';
 
 /** Options of {@link Mutex.lock} and {@link Mutex.withLock}. */
@@ -71,7 +72,8 @@ export class Mutex {
     const timeout = validateTimeout('timeout', options.timeout);
     const reentered = this.reenter();
     if (reentered) return reentered;
-    const ticket = await takeTurn(this.session, this.name, { rule: exclusive, mode: 'wait', signal, timeout });
+    const wait = waitStarted('mutex', this.name, this.session.leaseId, signal);
+    const ticket = await wait.track(takeTurn(this.session, this.name, { rule: exclusive, mode: 'wait', signal, timeout }));
     return new Lock(new Hold(ticket!));
   }
 
@@ -82,7 +84,8 @@ export class Mutex {
   async tryLock(): Promise<Lock | null> {
     const reentered = this.reenter();
     if (reentered) return reentered;
-    const ticket = await takeTurn(this.session, this.name, { rule: exclusive, mode: 'try' });
+    const wait = waitStarted('mutex', this.name, this.session.leaseId);
+    const ticket = await wait.track(takeTurn(this.session, this.name, { rule: exclusive, mode: 'try' }));
     return ticket && new Lock(new Hold(ticket));
   }
 

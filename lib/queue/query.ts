@@ -2,10 +2,11 @@ import type { ILeaseTimeToLiveResponse, IRangeResponse, Namespace } from 'etcd3'
 import { defaultRetryPolicy, callEtcd, type CallContext } from '../etcd/call.js';
 import { Keyspace } from '../etcd/keyspace.js';
 import { scope } from '../util/abort.js';
-import { EtcdUnavailableError } from '../errors.js';
+import { EtcdUnavailableError, InvalidArgumentError } from '../errors.js';
 import { validateClient, validateName, validateSignal, validateTimeout } from '../util/validate.js';
 import { entriesOf } from './read.js';
 import { prefixOf } from './layout.js';
+import { exclusive, type Entry, type Rule } from './rule.js';
 
 /** One key of a lock's or election's queue, as {@link queryLock} reports it. */
 export interface QueueMember {
@@ -19,7 +20,31 @@ export interface QueueMember {
   readonly fencingToken: bigint;
   /** The key's value (an election candidate's proclaimed value; empty for a lock), as UTF-8. */
   readonly value: string;
+  /** A read-write lock's entry: whether it reads or writes. Absent for other kinds. */
+  readonly mode?: 'read' | 'write';
+  /** A semaphore's entry: how many permits it takes. Absent for other kinds. */
+  readonly weight?: number;
 }
+
+/**
+ * The kinds of queue {@link queryLock} can read. They share one layout and differ in who holds:
+ * for `mutex` and `election` only the oldest key.
+ */
+export type QueueKind = 'mutex' | 'election';
+
+/** How a kind of queue is read: who holds, and what an entry says about itself. */
+interface KindReader {
+  /** The admission rule of `entry` (a read-write lock's reader and writer follow different rules). */
+  ruleFor(name: string, entry: Entry): Rule;
+  /** The kind's own fields of an entry (a read-write lock's `mode`, a semaphore's `weight`). */
+  describe?(entry: Entry): Pick<QueueMember, 'mode' | 'weight'>;
+}
+
+/** One reader per kind: a new lock kind adds its entry here, with its rules. */
+const kinds: Record<QueueKind, KindReader> = {
+  mutex: { ruleFor: () => exclusive },
+  election: { ruleFor: () => exclusive },
+};
 
 /** Who holds a lock or leads an election, and who waits, at one revision of the store. */
 export interface QueueStatus {
@@ -39,6 +64,11 @@ export interface QueryOptions {
   timeout?: number;
   /** Aborts the read; rejects with `signal.reason`. */
   signal?: AbortSignal;
+  /**
+   * What `name` is, which decides who holds: `'mutex'` and `'election'` (the same rule: the oldest
+   * key holds). Default: `'mutex'`.
+   */
+  kind?: QueueKind;
 }
 
 /**
@@ -46,6 +76,12 @@ export interface QueryOptions {
  * `navigator.locks.query()` (`held`, `pending`). Works on any lock or election name, also one used
  * by `etcdctl lock` or `etcdctl elect`. One consistent read of the queue plus one `LeaseTimeToLive`
  * per lease; it needs no session.
+ *
+ * A name nobody uses reads as free (`held` and `pending` empty): etcd cannot tell a free lock from
+ * one that never existed, and neither can this. No member has an age: etcd keeps no creation time
+ * for a key, only its create revision (an order, not a time), and a lease's TTL starts again at
+ * each keepalive, so nothing in etcd dates a holder. A holder whose age matters can put its start
+ * time in its value (an election's proclaimed value).
  *
  * @param client an `Etcd3` client or `Namespace` (the same namespace the lock is used in).
  * @throws {InvalidArgumentError} a bad name or option.
@@ -63,6 +99,10 @@ export async function queryLock(client: Namespace, name: string, options: QueryO
   validateName(name);
   const timeout = validateTimeout('timeout', options.timeout) ?? 5000;
   const signal = validateSignal(options.signal);
+  const kind = options.kind ?? 'mutex';
+  if (!Object.hasOwn(kinds, kind)) {
+    throw new InvalidArgumentError('kind', `kind must be one of ${Object.keys(kinds).join(', ')}. Got: ${String(kind)}`);
+  }
   const ctx: CallContext = { policy: defaultRetryPolicy(), callTimeout: timeout };
   const reading = scope(signal, timeout, () => new EtcdUnavailableError(`read "${name}" within ${timeout} ms`));
   try {
@@ -91,7 +131,8 @@ export async function queryLock(client: Namespace, name: string, options: QueryO
         }),
       ),
     );
-    const members = entriesOf(keys, prefix, res.kvs).map((entry): QueueMember => {
+    const entries = entriesOf(keys, prefix, res.kvs);
+    const members = entries.map((entry): QueueMember => {
       const lease = leaseOf.get(entry.key) ?? '0';
       return {
         key: entry.key,
@@ -99,10 +140,28 @@ export async function queryLock(client: Namespace, name: string, options: QueryO
         ttl: lease === '0' ? null : (ttls.get(lease) ?? -1),
         fencingToken: entry.createRevision,
         value: entry.value.toString(),
+        ...kinds[kind].describe?.(entry),
       };
     });
-    return { name, held: members.slice(0, 1), pending: members.slice(1), revision: BigInt(res.header.revision) };
+    const holders = holdersOf(kinds[kind], name, entries);
+    return { name, held: members.slice(0, holders), pending: members.slice(holders), revision: BigInt(res.header.revision) };
   } finally {
     reading.dispose();
   }
+}
+
+/**
+ * How many of `entries` (oldest first) hold: each kind's rule asked about each entry in turn, up
+ * to the first that waits. Every kind is FIFO (nobody overtakes a waiter), so the holders are the
+ * oldest entries.
+ */
+function holdersOf(reader: KindReader, name: string, entries: readonly Entry[]): number {
+  let holders = 0;
+  while (holders < entries.length) {
+    const me = entries[holders]!;
+    const older = entries.slice(0, holders).reverse();
+    if (reader.ruleFor(name, me).decide(me, older, true).kind !== 'granted') break;
+    holders++;
+  }
+  return holders;
 }

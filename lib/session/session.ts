@@ -6,6 +6,7 @@ import { isLeaseGone } from '../etcd/classify.js';
 import { abortable, scope as withScope } from '../util/abort.js';
 import { validateClient, validateSignal, validateTimeout, validateTtl } from '../util/validate.js';
 import { LeaseKeeper, keepAliveOnce, now } from './lease-keeper.js';
+import { keepalive, sessionEnded } from '../observe/instrument.js';
 
 /** Options of {@link Session.create}. */
 export interface SessionOptions {
@@ -141,6 +142,7 @@ export class Session implements AsyncDisposable {
     this.signal = this.controller.signal;
     this.keeper = new LeaseKeeper(client, leaseDecimal, grantedTtl, grantSentAt, (reason, cause) =>
       this.end(new LeaseLostError(this.leaseId, reason, { cause })),
+      ms => keepalive(ms, this.keepAliveOverdue),
     );
   }
 
@@ -205,6 +207,7 @@ export class Session implements AsyncDisposable {
     if (this.controller.signal.aborted) return;
     this.keeper.stop();
     this.controller.abort(reason);
+    sessionEnded(this.leaseId, reason);
     for (const member of [...this.members]) member.sessionEnded(reason);
     this.members.clear();
   }
