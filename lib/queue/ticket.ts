@@ -43,7 +43,7 @@ export type TicketState =
 export class Ticket implements LeaseBound {
   /** The prefix shared by the queue's keys: the name and a slash. */
   readonly prefix: string;
-  /** Our key, relative to the client's namespace: `<name>/<lease id in hex>[_<slot>]`. */
+  /** Our key, relative to the client's namespace: `<name>/<lease id in hex>[_<slot>][<marker>]`. */
   readonly key: string;
   /** Aborts with an {@link OwnershipLostError} when our key is gone, released, or the session ended. */
   readonly signal: AbortSignal;
@@ -64,10 +64,12 @@ export class Ticket implements LeaseBound {
     readonly session: Session,
     readonly name: string,
     value: string | Buffer | undefined,
+    /** A suffix of our key that tells our kind (a reader's `.read`); default none. */
+    marker = '',
   ) {
     this.prefix = prefixOf(name);
     this.slot = session.reserveSlot(this.prefix);
-    this.key = keyOf(this.prefix, session.leaseId, this.slot);
+    this.key = keyOf(this.prefix, session.leaseId, this.slot, marker);
     this.keyspace = new Keyspace(session.client);
     this.value = Buffer.from(value ?? '');
     this.signal = this.lost.signal;
