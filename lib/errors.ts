@@ -248,3 +248,23 @@ function describe(cause: unknown): string {
   if (cause instanceof Error) return cause.message || cause.constructor.name;
   return String(cause);
 }
+
+/** A callback given to a `LeaderElector` threw; `cause` is what it threw. Reported to `onError`. */
+export class CallbackError extends EtcdConcurrencyError {
+  override readonly name = 'CallbackError';
+  constructor(
+    /** Which callback: `onStartedLeading`, `onStoppedLeading` or `onNewLeader`. */
+    readonly callback: string,
+    cause: unknown,
+  ) {
+    super(`LeaderElector's ${callback} threw: ${describe(cause)}`, { cause });
+  }
+}
+
+/** `LeaderElector.stop()` was called: the reason a `start()` still waiting for its session rejects with. */
+export class ElectorStoppedError extends EtcdConcurrencyError {
+  override readonly name = 'ElectorStoppedError';
+  constructor(readonly electionName: string) {
+    super(`LeaderElector for "${clip(electionName)}" stopped`);
+  }
+}

@@ -13,6 +13,8 @@ export { defaultRetryPolicy, isTransient } from './etcd/call.js';
 export { resilientClientOptions } from './etcd/client-options.js';
 export { connectionSettingsFromEnv, etcdClientOptions, type ConnectionSettings } from './etcd/connection.js';
 export {
+  CallbackError,
+  ElectorStoppedError,
   EtcdConcurrencyError,
   EtcdUnavailableError,
   HoldExpiredError,

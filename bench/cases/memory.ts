@@ -3,6 +3,8 @@ import type { Row } from '../support/report.js';
 import { summarize } from '../support/stats.js';
 
 interface Memory extends Message {
+  heldSetupSeconds?: number;
+  waitingSetupSeconds?: number;
   heldBytes: number;
   waitingBytes?: number;
   heldExternal: number;
@@ -27,7 +29,7 @@ export async function memory(b: Bench): Promise<Row[]> {
   const count = b.pick(500, 10_000);
   const ours = await run('ours', count);
   const note = (m: Memory, external: number | undefined): string =>
-    `one process, ${m.seconds.toFixed(1)} s to set up; + ${Math.round(external ?? 0)} B outside the heap per lock`;
+    `one process, ${m.seconds.toFixed(1)} s to set up${m.waitingSetupSeconds === undefined ? '' : ` (held ${m.heldSetupSeconds!.toFixed(1)} s, waiting ${m.waitingSetupSeconds.toFixed(1)} s)`}; + ${Math.round(external ?? 0)} B outside the heap per lock`;
   rows.push(
     { case: '7 memory: heap per held lock', subject: 'etcd-concurrency Mutex', unit: 'B', summary: one(ours.heldBytes, count), note: note(ours, ours.heldExternal), detail: { ...ours } },
     { case: '7 memory: heap per waiting lock', subject: 'etcd-concurrency Mutex', unit: 'B', summary: one(ours.waitingBytes ?? Number.NaN, count), note: note(ours, ours.waitingExternal), detail: { ...ours } },

@@ -16,7 +16,7 @@ survivePromiseBugs();
 const [impl, countArg] = process.argv.slice(2) as ['ours' | 'etcd3-lock' | 'etcd3-election', string];
 const count = Number(countArg);
 const metricsUrls = (process.env.BENCH_METRICS_URLS ?? '').split(',').filter(Boolean);
-const CLIENTS = Number(process.env.BENCH_MEMORY_CLIENTS ?? 8);
+const CLIENTS = Number(process.env.BENCH_MEMORY_CLIENTS ?? 1);
 const gc = (globalThis as { gc?: () => void }).gc;
 if (!gc) throw new Error('run with node --expose-gc');
 
@@ -53,9 +53,8 @@ let base = metricsUrls.length ? await watchers(metricsUrls) : 0;
 const started = Date.now();
 
 if (impl === 'ours') {
-  // etcd3 creates a client's watches one at a time (each waits for etcd's answer): with 10,000
-  // of each through one client the setup took 80 s here, through 8 clients 27-43 s, and the heap
-  // per lock came out the same (4.68 vs 4.62 KB held, 12.0 vs 11.8 KB waiting). So: 8 clients.
+  // One client, as an application has: the library pipelines a client's watch creations on one
+  // stream (BENCH_MEMORY_CLIENTS spreads the locks over more clients, for comparison).
   const clients = [client, ...Array.from({ length: CLIENTS - 1 }, () => new Etcd3({ hosts: endpoints() }))];
   const holders = await Promise.all(clients.map(c => Session.create(c, { ttl: 30 })));
   const waiters = await Promise.all(clients.map(c => Session.create(c, { ttl: 30 })));

@@ -85,24 +85,39 @@ function describeParseError(error: unknown, head: string[]): string {
   }
 }
 
+const UNITS_MS: Readonly<Record<string, number>> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1 };
+
 /**
- * Reads a duration flag: a number in `unit`, or a number with a suffix `ms`, `s` or `m`
- * (`1500`, `1.5s`, `2m`). Returns milliseconds.
+ * Reads a duration flag, as Go's `time.ParseDuration` (what etcdctl's `--dial-timeout` takes) with
+ * the units `h`, `m`, `s` and `ms`: `1m30s`, `1h`, `500ms`, `2.5s`. A bare number is seconds, as
+ * etcdctl's `--ttl 60`. Every duration flag of the CLI goes through here. Returns milliseconds,
+ * rounded to a whole one.
  *
- * @throws {UsageError} anything else, quoting the value.
+ * @throws {UsageError} anything else (a negative number, no number, an unknown unit), naming the
+ * flag and quoting the value.
  */
-export function parseDuration(flag: string, text: string, unit: 'ms' | 's'): number {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text.trim());
-  if (!match) {
-    throw new UsageError(`--${flag} must be a duration such as 5000, 500ms, 5s or 2m. Got: ${JSON.stringify(text)}`);
+export function parseDuration(flag: string, text: string): number {
+  const trimmed = text.trim();
+  const bad = (): UsageError =>
+    new UsageError(`--${flag} must be a duration such as 90s, 1m30s, 500ms, 2.5s or 1h (a bare number is seconds). Got: ${JSON.stringify(text)}`);
+  if (/^(\d+(\.\d*)?|\.\d+)$/.test(trimmed)) return Math.round(Number(trimmed) * 1000);
+  const term = /(\d+(?:\.\d*)?|\.\d+)(ms|h|m|s)/y;
+  let ms = 0;
+  let at = 0;
+  while (at < trimmed.length) {
+    term.lastIndex = at;
+    const match = term.exec(trimmed);
+    if (!match) throw bad();
+    ms += Number(match[1]) * UNITS_MS[match[2]!]!;
+    at = term.lastIndex;
   }
-  const factor = { ms: 1, s: 1000, m: 60_000 }[(match[2] ?? unit) as 'ms' | 's' | 'm'];
-  return Math.round(Number(match[1]) * factor);
+  if (at === 0) throw bad();
+  return Math.round(ms);
 }
 
-/** Reads a TTL flag in whole seconds (`10` or `10s`). */
+/** Reads a TTL flag: a duration ({@link parseDuration}) of whole seconds, at least 1 (`10`, `10s`, `1m`). Returns seconds. */
 export function parseSeconds(flag: string, text: string): number {
-  const ms = parseDuration(flag, text, 's');
+  const ms = parseDuration(flag, text);
   if (ms < 1000 || ms % 1000 !== 0) {
     throw new UsageError(`--${flag} must be a whole number of seconds ≥ 1. Got: ${JSON.stringify(text)}`);
   }

@@ -1,4 +1,5 @@
 import type { CommandLine, OptionSpecs } from './args.js';
+import type { ExitCodeDoc } from './exit-codes.js';
 
 /** Where a command writes, and the environment it reads. */
 export interface Io {
@@ -18,6 +19,8 @@ export interface Command {
   readonly summary: string;
   /** Paragraphs of `--help` after the synopsis. */
   readonly details: readonly string[];
+  /** Every exit code it can return, with its meaning, in the order `--help` lists them. */
+  readonly exitCodes: readonly ExitCodeDoc[];
   /** Its own flags (the connection flags come on top). */
   readonly options: OptionSpecs;
   /** Runs it; resolves with the exit code. */

@@ -1,5 +1,5 @@
 import type { IOptions } from 'etcd3';
-import { connectionSettingsFromEnv, etcdClientOptions } from '../etcd/connection.js';
+import { connectionSettingsFromEnv, etcdClientOptions, resilientClientOptions } from '../index.js';
 import { UsageError, parseDuration, type OptionSpecs, type Values } from './args.js';
 
 /**
@@ -15,7 +15,7 @@ export const connectionOptions = {
   'dial-timeout': {
     type: 'string',
     value: 'DURATION',
-    description: 'fail when etcd does not answer within this (default: 5s)',
+    description: 'fail when etcd does not answer within this; also the limit of each call to etcd (default: 5s)',
   },
   cacert: {
     type: 'string',
@@ -35,9 +35,12 @@ export const connectionOptions = {
 /** How to reach etcd, as the flags and the environment say. */
 export interface Connection {
   readonly endpoints: string[];
-  /** How long to wait for etcd's first answer before failing (ms). */
+  /**
+   * How long to wait for etcd's first answer before failing (ms). Also the CLI's call timeout: the
+   * limit of each call its session makes (retries included), and the deadline of the client's own calls.
+   */
   readonly dialTimeout: number;
-  /** Options for `new Etcd3(...)`. */
+  /** Options for `new Etcd3(...)`: {@link resilientClientOptions}, with `dialTimeout` as the deadline of unary calls. */
   readonly clientOptions: IOptions;
 }
 
@@ -47,7 +50,9 @@ export const DEFAULT_ENDPOINT = 'http://127.0.0.1:2379';
 /**
  * Builds the connection from `--endpoints` (or `ETCD_ENDPOINTS`), `--dial-timeout`, and the TLS and
  * auth flags with etcdctl's names (`--cacert`, `--cert`, `--key`, `--user`, `--password`, else
- * etcdctl's `ETCDCTL_*` variables), turned into etcd3 options by {@link etcdClientOptions}.
+ * etcdctl's `ETCDCTL_*` variables), turned into etcd3 options by {@link etcdClientOptions} and made
+ * to ride out faults by {@link resilientClientOptions} (gRPC keepalive, a member breaker of 1 s, no
+ * blind retries inside etcd3), as the README says the library needs.
  * @throws {UsageError} an empty or malformed endpoint, or a bad duration.
  * @throws {InvalidArgumentError} a certificate without its key, a password without a user, an
  * unreadable certificate or key file.
@@ -69,8 +74,14 @@ export function connectionFrom(values: Values, env: NodeJS.ProcessEnv): Connecti
     .filter(Boolean)
     .map(e => normalizeEndpoint(e, tls));
   if (endpoints.length === 0) throw new UsageError(`--endpoints needs at least one URL. Got: ${JSON.stringify(raw)}`);
-  const dialTimeout = parseDuration('dial-timeout', stringValue(values['dial-timeout']) ?? '5s', 'ms');
-  return { endpoints, dialTimeout, clientOptions: etcdClientOptions({ ...settings, endpoints }) };
+  const dialText = stringValue(values['dial-timeout']) ?? '5s';
+  const dialTimeout = parseDuration('dial-timeout', dialText);
+  if (dialTimeout <= 0) throw new UsageError(`--dial-timeout must be longer than 0. Got: ${JSON.stringify(dialText)}`);
+  const clientOptions = resilientClientOptions({
+    ...etcdClientOptions({ ...settings, endpoints }),
+    defaultCallOptions: context => (context.isStream ? {} : { deadline: Date.now() + dialTimeout }),
+  });
+  return { endpoints, dialTimeout, clientOptions };
 }
 
 /** `host:port` → `http://host:port` (`https://` with TLS settings); a URL must be http(s) with a host and port. */

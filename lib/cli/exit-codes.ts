@@ -7,7 +7,10 @@ import { constants } from 'node:os';
  * can tell them apart from ordinary failures.
  */
 export const ExitCode = {
-  /** The command succeeded, or `status` / `--help` did. */
+  /**
+   * The command succeeded; `status`, `--help` or `--version` did; without a command, the hold ended
+   * by a signal; `elect --listen` was stopped by a signal.
+   */
   ok: 0,
   /** An unexpected error. */
   failure: 1,
@@ -16,8 +19,9 @@ export const ExitCode = {
   /** etcd could not be reached within `--dial-timeout` (`EX_UNAVAILABLE`). */
   unavailable: 69,
   /**
-   * The lock or leadership was lost while the command ran (lease gone, key deleted): the command's
-   * process group got SIGTERM, then SIGKILL after `--grace` (`EX_TEMPFAIL`: try again later).
+   * The lock or leadership was lost (lease gone, key deleted) while waiting for it, or while holding
+   * it: a running command's process group got SIGTERM, then SIGKILL after `--grace` (`EX_TEMPFAIL`:
+   * try again later).
    */
   lost: 75,
   /** etcd refused for lack of permission (`EX_NOPERM`). */
@@ -34,3 +38,17 @@ export const ExitCode = {
 export function signalExitCode(signal: NodeJS.Signals): number {
   return 128 + (constants.signals[signal] ?? 0);
 }
+
+/** One row of a command's "Exit codes" help: the code (or a range such as `128+N`) and its meaning. */
+export interface ExitCodeDoc {
+  readonly code: string;
+  readonly meaning: string;
+}
+
+/** The rows that more than one command shares, for their `exitCodes`. */
+export const commonExitCodes = {
+  failure: { code: String(ExitCode.failure), meaning: 'an unexpected error (one line on stderr)' },
+  usage: { code: String(ExitCode.usage), meaning: 'bad flag or argument (one line on stderr, no stack trace)' },
+  unavailable: { code: String(ExitCode.unavailable), meaning: 'etcd unreachable within --dial-timeout' },
+  permissionDenied: { code: String(ExitCode.permissionDenied), meaning: 'permission denied by etcd' },
+} as const satisfies Record<string, ExitCodeDoc>;

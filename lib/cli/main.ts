@@ -1,5 +1,4 @@
 /** The CLI's dispatcher: parses the command line, runs a command, maps failures to exit codes. */
-import { readFileSync } from 'node:fs';
 import {
   EtcdConcurrencyError,
   EtcdUnavailableError,
@@ -9,23 +8,23 @@ import {
   OwnershipLostError,
   PermissionDeniedError,
 } from '../errors.js';
-import { UsageError, describeOptions, parseCommandLine, type OptionSpecs } from './args.js';
+import { UsageError, parseCommandLine, type OptionSpecs } from './args.js';
 import type { Command, Io } from './command.js';
 import { connectionFrom, connectionOptions } from './connection.js';
 import { electCommand } from './elect.js';
 import { ExitCode } from './exit-codes.js';
 import { lockCommand } from './lock.js';
+import { PROGRAM, commandHelp, generalHelp, version } from './help.js';
 import { InterruptedError } from './signals.js';
 import { statusCommand } from './status.js';
-
-const PROGRAM = 'etcd-concurrency';
 
 /** The subcommands, in the order `--help` lists them. */
 export const commands: Command[] = [lockCommand, electCommand, statusCommand];
 
-const generalOptions = {
+/** The flags every command takes besides the connection flags. */
+export const generalOptions = {
   help: { type: 'boolean', short: 'h', description: 'show help (for a command: etcd-concurrency <command> --help)' },
-  version: { type: 'boolean', description: 'print the version' },
+  version: { type: 'boolean', description: 'print the version and exit 0 (with any command)' },
 } as const satisfies OptionSpecs;
 
 /**
@@ -37,27 +36,30 @@ export async function main(argv: readonly string[], io: Io = processIo()): Promi
   try {
     const allOptions: OptionSpecs = Object.assign({}, generalOptions, connectionOptions, ...commands.map(c => c.options));
     const line = parseCommandLine(argv, allOptions);
-    if (line.values.version === true && line.command === undefined) {
+    // As `git --version` or `etcdctl version`: with any command, whatever else the line says.
+    if (line.values.version === true) {
       io.out(version());
       return ExitCode.ok;
     }
     if (line.command === undefined) {
-      for (const text of generalHelp()) io.out(text);
+      for (const text of generalHelp(commands, generalOptions)) io.out(text);
       if (line.values.help === true) return ExitCode.ok;
       throw new UsageError('missing command');
     }
     if (line.command === 'help') {
       const topic = line.args[0];
       const target = topic === undefined ? undefined : findCommand(topic);
-      for (const text of target ? commandHelp(target) : generalHelp()) io.out(text);
+      for (const text of target ? commandHelp(target, generalOptions) : generalHelp(commands, generalOptions)) io.out(text);
       return ExitCode.ok;
     }
     command = findCommand(line.command);
     const allowed = new Set(Object.keys({ ...generalOptions, ...connectionOptions, ...command.options }));
-    const stray = line.flags.find(flag => !allowed.has(flag.replace(/^-+/, '').replace(/^h$/, 'help')));
+    const longName = (flag: string): string | undefined =>
+      flag.startsWith('--') ? flag.slice(2) : Object.entries(allOptions).find(([, spec]) => spec.short === flag.slice(1))?.[0];
+    const stray = line.flags.find(flag => !allowed.has(longName(flag) ?? flag));
     if (stray !== undefined) throw new UsageError(`${command.name} does not take ${stray}`, command.name);
     if (line.values.help === true) {
-      for (const text of commandHelp(command)) io.out(text);
+      for (const text of commandHelp(command, generalOptions)) io.out(text);
       return ExitCode.ok;
     }
     return await command.run(line, io);
@@ -84,7 +86,7 @@ function report(error: unknown, argv: readonly string[], io: Io, command: Comman
     return ExitCode.usage;
   }
   if (error instanceof InterruptedError) {
-    io.err(`${error.message} before the command started; nothing left in etcd`);
+    io.err(`${error.message} while waiting (no command ran); nothing left in etcd`);
     return error.exitCode;
   }
   if (error instanceof LockTimeoutError) {
@@ -115,56 +117,6 @@ function endpointsFor(argv: readonly string[], io: Io): string {
   } catch {
     return '?';
   }
-}
-
-function generalHelp(): string[] {
-  const width = Math.max(...commands.map(c => c.name.length)) + 2;
-  return [
-    `${PROGRAM}: fair distributed locks and leader election on etcd, for shell commands.`,
-    '',
-    `Usage: ${PROGRAM} <command> [options]`,
-    '',
-    'Commands:',
-    ...commands.map(c => `  ${c.name.padEnd(width)}${c.summary}`),
-    `  ${'help'.padEnd(width)}show a command's help: ${PROGRAM} help <command>`,
-    '',
-    'Options for every command:',
-    ...describeOptions({ ...connectionOptions, ...generalOptions }),
-    '',
-    ...exitCodeHelp(),
-  ];
-}
-
-function commandHelp(command: Command): string[] {
-  return [
-    `Usage: ${PROGRAM} ${command.usage}`,
-    '',
-    `${command.summary[0]!.toUpperCase()}${command.summary.slice(1)}.`,
-    '',
-    ...command.details,
-    '',
-    'Options:',
-    ...describeOptions({ ...command.options, ...connectionOptions, help: generalOptions.help }),
-    ...(command.name === 'status' ? [] : ['', ...exitCodeHelp()]),
-  ];
-}
-
-function exitCodeHelp(): string[] {
-  return [
-    'Exit codes: the command\'s own code (128+N if signal N killed it), or',
-    `  ${ExitCode.usage}    bad flag or argument`,
-    `  ${ExitCode.unavailable}   etcd unreachable within --dial-timeout`,
-    `  ${ExitCode.lost}   lock or leadership lost while the command ran (it got SIGTERM, then SIGKILL)`,
-    `  ${ExitCode.permissionDenied}   permission denied by etcd`,
-    `  ${ExitCode.timedOut}  --timeout elapsed while waiting; the command did not run`,
-    `  ${ExitCode.cannotExecute}/${ExitCode.notFound} the command could not be run / was not found`,
-    `  128+N interrupted by signal N while waiting; the command did not run`,
-  ];
-}
-
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
 }
 
 /** stdout and stderr of this process, and its environment. */

@@ -4,6 +4,7 @@ import { validateName } from '../util/validate.js';
 import type { CommandLine } from './args.js';
 import type { Command, Io } from './command.js';
 import { connectionFrom } from './connection.js';
+import { ExitCode, commonExitCodes } from './exit-codes.js';
 import { positionals } from './positionals.js';
 
 /** One key in a lock's or election's queue, as `status` reports it. */
@@ -31,8 +32,18 @@ export const statusCommand: Command = {
     'revision (= fencing token) and value. Use it to find out who holds a lock that seems stuck;',
     '`etcdctl lease revoke <lease>` frees it by force.',
   ],
+  exitCodes: [
+    { code: String(ExitCode.ok), meaning: 'the queue was read (also when it is empty)' },
+    commonExitCodes.failure,
+    commonExitCodes.usage,
+    commonExitCodes.unavailable,
+    commonExitCodes.permissionDenied,
+  ],
   options: {
-    json: { type: 'boolean', description: 'print a JSON array instead of a table' },
+    json: {
+      type: 'boolean',
+      description: 'print a JSON array instead of a table: {position, key, lease, ttl, createRevision, value} per key',
+    },
   },
   async run(line: CommandLine, io: Io) {
     const name = validateName(positionals(line, 'status', ['name'])[0]);
@@ -42,7 +53,7 @@ export const statusCommand: Command = {
       const rows = await readQueue(client, name, connection.dialTimeout);
       if (line.values.json === true) io.out(JSON.stringify(rows, null, 2));
       else for (const text of formatQueue(name, rows)) io.out(text);
-      return 0;
+      return ExitCode.ok;
     } finally {
       client.close();
     }

@@ -1,5 +1,5 @@
-import { spawn } from 'node:child_process';
 import { ExitCode, signalExitCode } from './exit-codes.js';
+import { startInGroup } from './process-group.js';
 import type { SignalTrap } from './signals.js';
 
 /** What {@link supervise} runs, and what stops it. */
@@ -29,7 +29,9 @@ export interface SuperviseOptions {
  * - {@link ExitCode.notFound} / {@link ExitCode.cannotExecute} when it could not be started.
  *
  * The program gets its own process group so that a loss stops everything it started (a shell
- * pipeline, workers), not only its first process.
+ * pipeline, workers), not only its first process. The group stays in our session and gets the
+ * terminal when we have it ({@link startInGroup}), so the program can prompt on `/dev/tty`; the
+ * terminal comes back to us when it ends.
  */
 export function supervise(options: SuperviseOptions): Promise<number> {
   const { program, lost, grace, trap, log, what } = options;
@@ -37,15 +39,20 @@ export function supervise(options: SuperviseOptions): Promise<number> {
     log(`lost ${what} before the command started: ${describe(lost.reason)}`);
     return Promise.resolve(ExitCode.lost);
   }
-  const [file, ...args] = program as [string, ...string[]];
-  const child = spawn(file, args, { stdio: 'inherit', env: options.env, detached: true });
+  const file = program[0]!;
+  const { child, started, reclaimTerminal } = startInGroup(program, options.env);
 
   const signalGroup = (signal: NodeJS.Signals): void => {
     if (child.pid === undefined) return;
     try {
       process.kill(-child.pid, signal);
     } catch {
-      // ESRCH: nobody is left in the group.
+      // ESRCH: nobody is left in the group, or the launcher has not made it yet: signal the launcher.
+      try {
+        process.kill(child.pid, signal);
+      } catch {
+        // gone
+      }
     }
   };
 
@@ -77,17 +84,25 @@ export function supervise(options: SuperviseOptions): Promise<number> {
       }
     };
 
-    child.once('error', (error: NodeJS.ErrnoException) => {
-      if (child.pid !== undefined) return; // started; 'exit' follows
-      log(`cannot run ${JSON.stringify(file)}: ${error.code === 'ENOENT' ? 'command not found' : error.message}`);
-      finish(error.code === 'ENOENT' ? ExitCode.notFound : ExitCode.cannotExecute);
-    });
+    // A failed start is reported through `started` (and 'close' follows); only keep 'error' from throwing.
+    child.on('error', () => undefined);
     child.once('spawn', () => {
       trap.forwardTo(signalGroup);
       if (lost.aborted) onLost();
       else lost.addEventListener('abort', onLost, { once: true });
     });
-    child.once('exit', (code, signal) => finish(signal ? signalExitCode(signal) : (code ?? ExitCode.failure)));
+    // 'close' comes after 'exit' and after the launcher's report (its pipe closes at the exec).
+    child.once('close', (code, signal) => {
+      void started.then(({ error }) => {
+        reclaimTerminal();
+        if (error) {
+          log(`cannot run ${JSON.stringify(file)}: ${error.code === 'ENOENT' ? 'command not found' : error.message}`);
+          finish(error.code === 'ENOENT' ? ExitCode.notFound : ExitCode.cannotExecute);
+        } else {
+          finish(signal ? signalExitCode(signal) : code === null || code < 0 ? ExitCode.cannotExecute : code);
+        }
+      });
+    });
   });
 }
 

@@ -1,81 +1,46 @@
-import { hostname } from 'node:os';
-import type { IPolicy } from 'cockatiel';
-import { EtcdLeaseInvalidError, Namespace } from 'etcd3';
-import { Election } from './election.js';
-import { InvalidArgumentError, PermissionDeniedError } from '../errors.js';
-import { watchLeader, type LeaderInfo } from './observe.js';
-import { validateValue, type Leadership } from './leadership.js';
+import { CallbackError, ElectorStoppedError, PermissionDeniedError } from '../errors.js';
 import { defaultRetryPolicy, type CallContext } from '../etcd/call.js';
+import { isLeaseGone } from '../etcd/classify.js';
 import { Session } from '../session/session.js';
-import { validateName, validateTimeout, validateTtl } from '../util/validate.js';
+import { pause } from '../util/abort.js';
+import { Backoff } from '../util/backoff.js';
+import { electorSettings, type ElectorSettings, type LeaderElectorOptions } from './elector-options.js';
+import { Election } from './election.js';
+import type { Leadership } from './leadership.js';
+import { watchLeader } from './observe.js';
 
-/** Delay before campaigning again after a failure, doubled on each failure in a row up to the maximum. */
+export type { LeaderElectorOptions } from './elector-options.js';
+
+/** Delay before campaigning again after a failure: from 250 ms, growing with each failure in a row, to 5 s. */
 const RETRY_MIN_MS = 250;
 const RETRY_MAX_MS = 5000;
 
-/** Options of {@link LeaderElector}. */
-export interface LeaderElectorOptions {
-  /**
-   * The etcd3 client (or `Namespace`) to campaign through. It carries the endpoints, TLS and
-   * authentication settings. Required.
-   */
-  client: Namespace;
-  /** The election's name; its keys live under `name + '/'`. Required. */
-  name: string;
-  /**
-   * This candidate's identity, the value it proclaims while it leads and that `onNewLeader` shows
-   * everyone, e.g. `pod-a:8080`. Default: `<hostname>:<pid>`.
-   */
-  value?: string;
-  /**
-   * Lease TTL in seconds, a whole number ≥ 1: after this process dies without stopping, a successor
-   * takes over within about this long. Default: `15` (client-go's `LeaseDuration`).
-   */
-  ttl?: number;
-  /**
-   * Called each time this candidate becomes the leader. Do the leader's work here and return when
-   * `signal` aborts: it aborts (with an {@link OwnershipLostError}) the moment leadership is lost or
-   * given up. The elector does not campaign again until the returned promise has settled, so two
-   * terms never overlap in one process. If it throws while we still lead, the elector reports the
-   * error to `onError`, resigns, and campaigns again after a backoff. `leadership` gives the
-   * fencing token and `ifLeader()` for guarded writes. Required.
-   */
-  onStartedLeading: (signal: AbortSignal, leadership: Leadership) => void | Promise<void>;
-  /**
-   * Called each time a term of ours ends (lease lost, key deleted, `stop()`), right after the
-   * signal given to `onStartedLeading` aborted. Default: none.
-   */
-  onStoppedLeading?: () => void;
-  /**
-   * Called with the leader whenever it changes (another candidate, us, a new proclaimed value), or
-   * `undefined` when there is none; first with the leader found at `start()`. Observed
-   * independently of campaigning, so its calls are not ordered with the other two callbacks.
-   * Default: none.
-   */
-  onNewLeader?: (leader: LeaderInfo | undefined) => void;
-  /**
-   * Called with failures the elector recovers from by itself (etcd unreachable, a lost lease, a
-   * throwing callback) and with the error that ends its observation of the leader (permission
-   * denied). Default: `process.emitWarning(error)`.
-   */
-  onError?: (error: Error) => void;
-  /** Deadline of each single etcd call, ms (passed to the `Session`). Default: `5000`. */
-  callTimeout?: number;
-  /**
-   * cockatiel policy wrapped around each etcd call (passed to the `Session`). Default:
-   * {@link defaultRetryPolicy} (transient errors only, exponential backoff with jitter).
-   */
-  retryPolicy?: IPolicy;
-}
+/** What one start() … stop() of an elector is doing. */
+type Phase =
+  /** Getting a session (the first, or a new one after the lease was lost). */
+  | { readonly kind: 'connecting' }
+  /** Waiting for our turn in the election. */
+  | { readonly kind: 'campaigning'; readonly session: Session }
+  /** Leading: `onStartedLeading` runs until `leadership.signal` aborts. */
+  | { readonly kind: 'leading'; readonly session: Session; readonly leadership: Leadership }
+  /** Waiting before campaigning again after a failure. */
+  | { readonly kind: 'backing-off'; readonly session: Session | undefined };
 
-/** One start() … stop() of an elector. */
+/** One start() … stop(): its phase, and what stop() waits for. */
 interface Run {
   readonly stopping: AbortController;
+  phase: Phase;
   session: Session | undefined;
-  leadership: Leadership | undefined;
   loop: Promise<void> | undefined;
   observer: Promise<void> | undefined;
 }
+
+/** The elector's lifecycle. */
+type State =
+  | { readonly kind: 'idle' }
+  | { readonly kind: 'starting'; readonly run: Run; readonly started: Promise<void> }
+  | { readonly kind: 'running'; readonly run: Run }
+  | { readonly kind: 'stopping'; readonly run: Run | undefined; readonly stopped: Promise<void> };
 
 /**
  * Keeps a process in an election, the shape of Kubernetes client-go's `leaderelection` on etcd:
@@ -104,46 +69,30 @@ export class LeaderElector {
   /** The lease TTL in seconds. */
   readonly ttl: number;
 
-  private readonly client: Namespace;
+  private readonly settings: ElectorSettings;
   private readonly options: LeaderElectorOptions;
   private readonly ctx: CallContext;
-  private run: Run | undefined;
-  private starting: Promise<void> | undefined;
-  private stopping: Promise<void> | undefined;
+  private state: State = { kind: 'idle' };
 
   /** @throws {InvalidArgumentError} a missing or bad option; the message names it and its value. */
   constructor(options: LeaderElectorOptions) {
-    if (typeof options !== 'object' || options === null) {
-      throw new InvalidArgumentError('options', `LeaderElector needs an options object. Got: ${String(options)}`);
-    }
-    if (!(options.client instanceof Namespace)) {
-      throw new InvalidArgumentError('client', `LeaderElector needs an etcd3 client or Namespace as client. Got: ${String(options.client)}`);
-    }
-    this.name = validateName(options.name);
-    this.value = options.value === undefined ? `${hostname()}:${process.pid}` : validateValue(options.value);
-    this.ttl = validateTtl(options.ttl ?? 15);
-    validateCallback('onStartedLeading', options.onStartedLeading, true);
-    validateCallback('onStoppedLeading', options.onStoppedLeading);
-    validateCallback('onNewLeader', options.onNewLeader);
-    validateCallback('onError', options.onError);
-    const callTimeout = validateTimeout('callTimeout', options.callTimeout) ?? 5000;
-    if (options.retryPolicy !== undefined && typeof options.retryPolicy?.execute !== 'function') {
-      throw new InvalidArgumentError('retryPolicy', `retryPolicy must be a cockatiel policy. Got: ${String(options.retryPolicy)}`);
-    }
-    this.client = options.client;
+    this.settings = electorSettings(options);
     this.options = options;
-    this.ctx = { policy: options.retryPolicy ?? defaultRetryPolicy(), callTimeout };
+    this.name = this.settings.name;
+    this.value = this.settings.value;
+    this.ttl = this.settings.ttl;
+    this.ctx = { policy: this.settings.retryPolicy ?? defaultRetryPolicy(), callTimeout: this.settings.callTimeout };
   }
 
   /** True while this candidate leads (a term started and its signal has not aborted). */
   get isLeader(): boolean {
-    const leadership = this.run?.leadership;
-    return leadership !== undefined && !leadership.signal.aborted;
+    return this.leadership !== undefined;
   }
 
   /** The current term's leadership (fencing token, `ifLeader()`), or undefined when not leading. */
   get leadership(): Leadership | undefined {
-    return this.isLeader ? this.run?.leadership : undefined;
+    const phase = this.run?.phase;
+    return phase?.kind === 'leading' && !phase.leadership.signal.aborted ? phase.leadership : undefined;
   }
 
   /**
@@ -153,8 +102,9 @@ export class LeaderElector {
    * leader cut off from etcd.
    */
   healthy(): boolean {
-    if (!this.isLeader) return true;
-    return !(this.run?.session?.keepAliveOverdue ?? true);
+    const phase = this.run?.phase;
+    if (phase?.kind !== 'leading' || phase.leadership.signal.aborted) return true;
+    return !phase.session.keepAliveOverdue;
   }
 
   /**
@@ -164,10 +114,25 @@ export class LeaderElector {
    *
    * @throws {EtcdUnavailableError} etcd did not grant a lease within the session's timeout.
    * @throws {PermissionDeniedError} etcd refused the lease.
+   * @throws {ElectorStoppedError} `stop()` was called before the session existed.
    */
-  start(): Promise<void> {
-    this.starting ??= this.startOnce().finally(() => (this.starting = undefined));
-    return this.starting;
+  async start(): Promise<void> {
+    const state = this.state;
+    switch (state.kind) {
+      case 'starting':
+        return state.started;
+      case 'running':
+        return;
+      case 'stopping':
+        await state.stopped;
+        return this.start();
+      case 'idle': {
+        const run: Run = { stopping: new AbortController(), phase: { kind: 'connecting' }, session: undefined, loop: undefined, observer: undefined };
+        const started = this.startRun(run);
+        this.state = { kind: 'starting', run, started };
+        return started;
+      }
+    }
   }
 
   /**
@@ -179,45 +144,46 @@ export class LeaderElector {
    * without awaiting, and return).
    */
   stop(): Promise<void> {
-    this.stopping ??= this.stopOnce().finally(() => (this.stopping = undefined));
-    return this.stopping;
+    const state = this.state;
+    if (state.kind === 'idle') return Promise.resolve();
+    if (state.kind === 'stopping') return state.stopped;
+    const stopped = this.stopRun(state.run, state.kind === 'starting' ? state.started : undefined);
+    this.state = { kind: 'stopping', run: state.run, stopped };
+    return stopped;
   }
 
-  private async startOnce(): Promise<void> {
-    await this.stopping;
-    if (this.run) return;
-    const run: Run = { stopping: new AbortController(), session: undefined, leadership: undefined, loop: undefined, observer: undefined };
-    this.run = run;
+  private get run(): Run | undefined {
+    return this.state.kind === 'idle' ? undefined : this.state.run;
+  }
+
+  private async startRun(run: Run): Promise<void> {
     try {
       run.session = await this.newSession(run);
     } catch (error) {
-      if (this.run === run) this.run = undefined;
+      if (this.state.kind === 'starting' && this.state.run === run) this.state = { kind: 'idle' };
       throw error;
     }
+    if (this.state.kind === 'starting' && this.state.run === run) this.state = { kind: 'running', run };
     run.loop = this.campaignLoop(run);
     if (this.options.onNewLeader) run.observer = this.observeLoop(run);
   }
 
-  private async stopOnce(): Promise<void> {
-    const reason = new Error(`LeaderElector for "${this.name}" stopped`);
+  private async stopRun(run: Run, starting: Promise<void> | undefined): Promise<void> {
     // Aborting first also cuts short a start() still waiting for its session.
-    this.run?.stopping.abort(reason);
-    await this.starting?.catch(() => undefined);
-    const run = this.run;
-    if (!run) return;
-    run.stopping.abort(reason);
-    const leadership = run.leadership;
-    if (leadership && !leadership.signal.aborted) {
-      await leadership.resign().catch(error => this.report(error));
+    run.stopping.abort(new ElectorStoppedError(this.name));
+    await starting?.catch(() => undefined);
+    const phase = run.phase;
+    if (phase.kind === 'leading' && !phase.leadership.signal.aborted) {
+      await phase.leadership.resign().catch(error => this.report(error));
     }
     await run.loop;
     await run.observer;
     await run.session?.close().catch(error => this.report(error));
-    if (this.run === run) this.run = undefined;
+    this.state = { kind: 'idle' };
   }
 
   private newSession(run: Run): Promise<Session> {
-    return Session.create(this.client, {
+    return Session.create(this.settings.client, {
       ttl: this.ttl,
       callTimeout: this.ctx.callTimeout,
       retryPolicy: this.ctx.policy,
@@ -227,52 +193,47 @@ export class LeaderElector {
 
   private async campaignLoop(run: Run): Promise<void> {
     const stopping = run.stopping.signal;
-    let retryDelay = 0;
-    let failures = 0;
+    const backoff = new Backoff(RETRY_MIN_MS, RETRY_MAX_MS);
+    let retryAtOnce = false;
     while (!stopping.aborted) {
       let session: Session | undefined;
       try {
-        if (retryDelay > 0) await pause(retryDelay, stopping);
         if (!run.session || run.session.ended) {
+          run.phase = { kind: 'connecting' };
           run.session?.close().catch(() => undefined);
           run.session = undefined;
           run.session = await this.newSession(run);
         }
         session = run.session;
-        let leadership: Leadership;
-        try {
-          leadership = await new Election(session, this.name).campaign(this.value, { signal: stopping });
-        } catch (error) {
-          // The lease is gone (revoked or expired in etcd before our session noticed): new session.
-          if (error instanceof EtcdLeaseInvalidError) {
-            await session.close().catch(() => undefined);
-          }
-          throw error;
-        }
-        await this.lead(run, leadership);
-        retryDelay = 0;
-        failures = 0;
+        run.phase = { kind: 'campaigning', session };
+        const leadership = await new Election(session, this.name).campaign(this.value, { signal: stopping });
+        await this.lead(run, session, leadership);
+        backoff.reset();
       } catch (error) {
         if (stopping.aborted) break;
+        // The lease is gone (revoked or expired in etcd before our session noticed): new session.
+        if (session && isLeaseGone(error)) await session.close().catch(() => undefined);
         this.report(error);
         // The first failure after our lease was lost is retried at once, on a new session; anything
         // else (etcd unreachable, a failing onStartedLeading, repeated losses) backs off.
-        failures++;
-        const leaseLost = session !== undefined && session.ended && !(error instanceof LeadingFailed);
-        retryDelay = leaseLost && failures === 1 ? 0 : Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** Math.min(failures - 1, 5));
+        const leaseLost = session !== undefined && session.ended && !(error instanceof CallbackError);
+        retryAtOnce = leaseLost && !backoff.failing;
+        const delay = backoff.next();
+        run.phase = { kind: 'backing-off', session: run.session };
+        if (!retryAtOnce) await pause(delay, stopping);
       }
     }
   }
 
   /** One term: runs onStartedLeading until leadership ends, then cleans up. */
-  private async lead(run: Run, leadership: Leadership): Promise<void> {
+  private async lead(run: Run, session: Session, leadership: Leadership): Promise<void> {
     const signal = leadership.signal;
     if (signal.aborted) {
       // Lost in the instant after our turn came: no term to start (nor to stop).
       await leadership.resign().catch(() => undefined);
       return;
     }
-    run.leadership = leadership;
+    run.phase = { kind: 'leading', session, leadership };
     let failure: unknown;
     const job = (async () => this.options.onStartedLeading(signal, leadership))().catch((error: unknown) => {
       if (signal.aborted) return;
@@ -288,13 +249,13 @@ export class LeaderElector {
     await job;
     // Frees our slot for the next campaign (a guarded no-op in etcd when the key is already gone).
     await leadership.resign().catch(() => undefined);
-    if (run.leadership === leadership) run.leadership = undefined;
-    if (failure !== undefined) throw new LeadingFailed(failure);
+    if (run.phase.kind === 'leading' && run.phase.leadership === leadership) run.phase = { kind: 'campaigning', session };
+    if (failure !== undefined) throw new CallbackError('onStartedLeading', failure);
   }
 
   private async observeLoop(run: Run): Promise<void> {
     try {
-      for await (const leader of watchLeader(this.client, this.ctx, this.name, run.stopping.signal)) {
+      for await (const leader of watchLeader(this.settings.client, this.ctx, this.name, run.stopping.signal)) {
         this.call('onNewLeader', () => this.options.onNewLeader?.(leader));
       }
     } catch (error) {
@@ -311,52 +272,15 @@ export class LeaderElector {
   }
 
   private report(error: unknown): void {
-    const reported = error instanceof LeadingFailed ? new CallbackError('onStartedLeading', error.cause) : asError(error);
     try {
-      if (this.options.onError) this.options.onError(reported);
-      else process.emitWarning(reported);
+      if (this.options.onError) this.options.onError(asError(error));
+      else process.emitWarning(asError(error));
     } catch {
       // onError itself failed: nowhere left to report.
     }
   }
 }
 
-/** onStartedLeading failed while we led; carried out of lead() to back off before campaigning. */
-class LeadingFailed extends Error {
-  constructor(cause: unknown) {
-    super('onStartedLeading failed', { cause });
-  }
-}
-
-/** A callback of the elector threw; `cause` is what it threw. */
-class CallbackError extends Error {
-  override readonly name = 'CallbackError';
-  constructor(callback: string, cause: unknown) {
-    super(`LeaderElector's ${callback} threw: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
-  }
-}
-
 function asError(error: unknown): Error {
   return error instanceof Error ? error : new Error(String(error));
-}
-
-function validateCallback(argument: string, fn: unknown, required = false): void {
-  if (fn === undefined && !required) return;
-  if (typeof fn !== 'function') {
-    throw new InvalidArgumentError(argument, `${argument} must be a function. Got: ${fn === null ? 'null' : typeof fn}`);
-  }
-}
-
-/** Resolves after `ms`, or at once when `signal` aborts. */
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise(resolve => {
-    if (signal.aborted) return resolve();
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

@@ -24,7 +24,9 @@ export function defaultRetryPolicy(): IPolicy {
 /** An attempt gets at most this share of the call's time, so one stuck on a frozen member leaves time for others. */
 const ATTEMPT_SHARE = 1 / 2;
 /** Attempts of one call in flight at once, at most. */
-const MAX_IN_FLIGHT = 3;
+const MAX_IN_FLIGHT = 8;
+/** Each further hedge of a call waits this much longer than the one before (up to the members' hedge delay maximum). */
+const HEDGE_GROWTH = 1.5;
 
 /** How calls to etcd are made: the retry policy and the deadline of each call. */
 export interface CallContext {
@@ -56,8 +58,9 @@ export interface Rpc<T> {
  *
  * Each round sends the request to the member that answers best (see {@link Members}); if no answer
  * comes within the hedge delay (about four times the usual latency, 150 ms to 1 s), the same
- * request also goes to the next member, and so on, up to three attempts in flight, each with at
- * most half the call's time as its gRPC deadline. The first answer wins; a member that stays silent
+ * request also goes to the next member, and again at growing intervals (at most 1 s apart), up to
+ * eight attempts in flight, each with at most half the call's time as its gRPC deadline: during a
+ * leader election every attempt hangs, and the first one sent after it is answered. The first answer wins; a member that stays silent
  * while another answers is avoided until it answers again. A round fails when every attempt in it
  * failed; the retry policy (`ctx.policy`) then decides whether and when to try another round.
  *
@@ -165,13 +168,17 @@ function hedged<T>(
         },
       );
     };
+    // While etcd elects a leader, every attempt hangs until its deadline: keep sending, further and
+    // further apart, so that one goes out soon after the new leader can serve it.
+    let delay = members.hedgeDelay();
     const hedge = (): void => {
       if (settled) return;
-      if (pending.size < MAX_IN_FLIGHT && order.length > 1) launch();
-      hedgeTimer = setTimeout(hedge, members.hedgeDelay());
+      if (pending.size < MAX_IN_FLIGHT && members.mayHedge()) launch();
+      delay = Math.min(delay * HEDGE_GROWTH, Math.max(members.hedgeDelay(), 1000));
+      hedgeTimer = setTimeout(hedge, delay);
     };
     signal.addEventListener('abort', onAbort, { once: true });
     launch();
-    if (order.length > 1) hedgeTimer = setTimeout(hedge, members.hedgeDelay());
+    if (order.length > 1) hedgeTimer = setTimeout(hedge, delay);
   });
 }

@@ -61,7 +61,7 @@ export function isTlsFailure(error: unknown): boolean {
 
 /** etcd (`--max-request-bytes`) or its gRPC server (that plus 512 KiB) refused a request as too large. */
 export function isTooLarge(error: unknown): boolean {
-  return /etcdserver: request is too large|received message larger than max/.test(message(error));
+  return /etcdserver: request is too large|received message larger than max/i.test(message(error));
 }
 
 /** etcd refused the request for lack of permission, or could not tell who we are. */

@@ -1,5 +1,6 @@
 import { ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, noop } from 'cockatiel';
-import { isRecoverableError, type IOptions } from 'etcd3';
+import type { IOptions } from 'etcd3';
+import { isTransient } from './classify.js';
 import { asWatchBackoff } from './internals.js';
 
 /** A gRPC keepalive ping every this many ms while calls or streams are open. etcd refuses pings more often than every 5 s. */
@@ -14,6 +15,11 @@ const HALF_OPEN_AFTER_MS = 1_000;
 /**
  * Adds to etcd3 client options what a long-lived client needs to notice a dead connection and to
  * recover from faults quickly. Fields already set in `options` win; the result is a new object.
+ *
+ * The library does not need them for its own calls: it picks the member of each call and stream
+ * itself, hedges a call that a member leaves unanswered, and checks its streams' liveness, whatever
+ * options the client was built with. They are for the application's own use of the same client
+ * (`lock.ifOwner()...commit()`, gets, puts, etcd3's watches), which etcd3 sends to a random member.
  *
  * - **gRPC keepalive** (`grpc.keepalive_time_ms: 6000`, `grpc.keepalive_timeout_ms: 3000`): etcd3
  *   has no liveness check of its own, so a connection that silently died (a partition, a NAT or load
@@ -48,7 +54,7 @@ export function resilientClientOptions(options: IOptions): IOptions {
     },
     faultHandling: {
       global: noop,
-      host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: HALF_OPEN_AFTER_MS, breaker: new ConsecutiveBreaker(3) }),
+      host: () => circuitBreaker(handleWhen(isTransient), { halfOpenAfter: HALF_OPEN_AFTER_MS, breaker: new ConsecutiveBreaker(3) }),
       // etcd3 itself passes an ExponentialBackoff here; its typings name an older cockatiel's type.
       watchBackoff: asWatchBackoff(new ExponentialBackoff({ initialDelay: 100, maxDelay: 2_000 })),
       ...options.faultHandling,

@@ -12,6 +12,13 @@ const MAX_PROBES = 30;
 /** Hedge delay bounds, ms: a call unanswered for this long is also sent to another member. */
 const HEDGE_MIN_MS = 150;
 const HEDGE_MAX_MS = 1000;
+/**
+ * Hedging budget, as gRPC's retry throttling: a hedge costs a token, an answered attempt earns a
+ * tenth of one, up to this many. A burst of slow calls on a busy cluster (where every member is
+ * slow and a hedge only adds load) soon runs out of tokens; a frozen member among quiet ones does not.
+ */
+const HEDGE_TOKENS_MAX = 20;
+const HEDGE_TOKENS_PER_ANSWER = 0.1;
 
 /** What the library knows of one member's health. */
 type Health =
@@ -37,6 +44,7 @@ export class Members {
   private readonly members: Member[];
   /** Moving average of answered attempts' latency, ms. */
   private latency = 10;
+  private hedgeTokens = HEDGE_TOKENS_MAX;
 
   constructor(private readonly transport: Transport) {
     this.members = transport.endpoints.map(endpoint => ({ endpoint, health: { state: 'healthy' }, probing: false }));
@@ -80,6 +88,14 @@ export class Members {
   /** Records an answered attempt's latency. */
   observe(ms: number): void {
     this.latency += (ms - this.latency) / 16;
+    this.hedgeTokens = Math.min(HEDGE_TOKENS_MAX, this.hedgeTokens + HEDGE_TOKENS_PER_ANSWER);
+  }
+
+  /** Takes a token for one hedge; false when the budget is spent (then the call waits instead). */
+  mayHedge(): boolean {
+    if (this.hedgeTokens < 1) return false;
+    this.hedgeTokens--;
+    return true;
   }
 
   /** Whether `endpoint` is currently avoided. */

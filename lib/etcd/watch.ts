@@ -63,6 +63,8 @@ interface Registration {
   readonly listener: WatchListener;
   /** Registered on the current stream. */
   registered: boolean;
+  /** Its creation was sent on the current stream (answered or not). */
+  sent: boolean;
   /** Watch from this revision; dropped once a registration was lost (then from "now"). */
   startRevision: bigint | undefined;
   refusals: number;
@@ -108,7 +110,7 @@ class WatchHub {
   constructor(private readonly members: Members) {}
 
   watch(target: WatchTarget, listener: WatchListener): Watch {
-    const registration: Registration = { id: String(this.nextId++), target, listener, registered: false, startRevision: target.startRevision, refusals: 0 };
+    const registration: Registration = { id: String(this.nextId++), target, listener, registered: false, sent: false, startRevision: target.startRevision, refusals: 0 };
     this.watches.set(registration.id, registration);
     clearTimeout(this.lingering);
     if (this.stream) this.create(registration);
@@ -119,7 +121,9 @@ class WatchHub {
   private cancel(registration: Registration): void {
     if (this.watches.get(registration.id) !== registration) return;
     this.watches.delete(registration.id);
-    if (registration.registered && this.stream) this.send({ cancel_request: { watch_id: registration.id } });
+    // etcd handles a stream's requests in order: a cancellation sent before the creation was
+    // answered still finds the watch.
+    if (registration.sent && this.stream) this.send({ cancel_request: { watch_id: registration.id } });
     if (this.watches.size === 0) {
       clearTimeout(this.lingering);
       this.lingering = setTimeout(() => {
@@ -141,6 +145,7 @@ class WatchHub {
       },
     });
     this.unanswered.push(registration.id);
+    registration.sent = true;
   }
 
   private send(request: object): void {
@@ -229,7 +234,7 @@ class WatchHub {
 
   /** etcd cancelled a watch we did not cancel: refused at creation, or (rarely) dropped later. */
   private onRefused(registration: Registration, reason: string): void {
-    registration.registered = false;
+    registration.registered = registration.sent = false;
     registration.startRevision = undefined;
     const error = new Error(reason || 'etcd cancelled the watch');
     if (isPermissionError(error) || isStaleToken(error)) {
@@ -258,7 +263,7 @@ class WatchHub {
     this.endpoint = undefined;
     discardStream(stream);
     for (const registration of this.watches.values()) {
-      registration.registered = false;
+      registration.registered = registration.sent = false;
       registration.startRevision = undefined;
     }
     if (this.watches.size === 0) return;

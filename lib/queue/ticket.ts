@@ -58,6 +58,7 @@ export class Ticket implements LeaseBound {
   /** The creation failed without an answer: the key may still appear later. */
   private creationUncertain = false;
   private ownWatch: Watch | undefined;
+  private guardTimer: NodeJS.Timeout | undefined;
   private releasing: Promise<void> | undefined;
 
   constructor(
@@ -102,7 +103,7 @@ export class Ticket implements LeaseBound {
   /**
    * Creates our key and reads the first page of the queue in one transaction (one round trip).
    * Idempotent: an attempt whose answer was lost may have committed; then our key exists with our
-   * lease, and this reads it. Starts watching our key for deletion once created.
+   * lease, and this reads it. Watching our key for deletion is started by {@link guard}.
    *
    * @param timeout the caller's own timeout, if longer than a call's: the creation may retry for that long.
    */
@@ -213,7 +214,23 @@ export class Ticket implements LeaseBound {
   private live(createRevision: bigint): void {
     if (this.stateNow.kind !== 'creating') return;
     this.stateNow = { kind: 'live', createRevision };
-    this.watchOwnKey(createRevision);
+  }
+
+  /**
+   * Starts watching our key for deletion: at once (a waiter), or `delayMs` from now if the ticket
+   * is still live then (a hold granted at once: the shortest holds, as in "lock order-<id>" code,
+   * then cost no watch at all). The watch starts from just past our key's creation, so a deletion
+   * during the delay is delivered when it starts, from etcd's catch-up loop (within 100 ms).
+   */
+  guard(delayMs = 0): void {
+    if (this.ownWatch || this.guardTimer || this.stateNow.kind !== 'live') return;
+    const { createRevision } = this.stateNow;
+    if (delayMs === 0) return this.watchOwnKey(createRevision);
+    this.guardTimer = setTimeout(() => {
+      this.guardTimer = undefined;
+      this.watchOwnKey(createRevision);
+    }, delayMs);
+    this.guardTimer.unref();
   }
 
   /**
@@ -255,6 +272,7 @@ export class Ticket implements LeaseBound {
     if (this.lost.signal.aborted) return;
     const createRevision = this.stateNow.kind === 'creating' ? undefined : this.stateNow.createRevision;
     this.stateNow = { kind: 'ended', reason, createRevision };
+    clearTimeout(this.guardTimer);
     this.ownWatch?.cancel();
     this.session.detach(this);
     this.lost.abort(

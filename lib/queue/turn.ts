@@ -8,6 +8,11 @@ import { Ticket } from './ticket.js';
 
 /** How long a failed acquisition waits for its key's deletion before leaving it to the background, ms. */
 const ABANDON_GRACE_MS = 1000;
+/**
+ * A hold granted at once starts watching its own key this long after the grant (a waiter at once):
+ * the shortest holds cost no watch, and a deletion meanwhile still arrives when the watch starts.
+ */
+const GUARD_DELAY_MS = 50;
 /** Longest pause between reads of the queue while etcd is unavailable (each read has its own retries), ms. */
 const READ_RETRY_MAX_MS = 1000;
 
@@ -66,6 +71,7 @@ export async function takeTurn(session: Session, name: string, options: TurnOpti
       if (never) throw new LockTimeoutError(name, 0);
       return null;
     }
+    ticket.guard(decision.kind === 'granted' ? GUARD_DELAY_MS : 0);
     while (decision.kind !== 'granted') decision = await waitForChange(ticket, rule, decision, waiting.signal);
     // Our turn came, but the caller gave up (or our key went) in the same instant: no zombie.
     options.signal?.throwIfAborted();

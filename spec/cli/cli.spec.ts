@@ -1,55 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ExitCode } from '../../lib/cli/exit-codes.js';
-import { client, defer, endpoints, etcdctl, etcdctlProcess, keysUnder, lineMatching, uniqueName, waitForKeys } from '../support/etcd.js';
-
-const CLI = fileURLToPath(new URL('../../lib/cli.ts', import.meta.url));
-
-/** A running CLI (from source, through tsx), with its output collected from the start. */
-interface Run {
-  readonly child: ChildProcess;
-  /** stdout lines so far. */
-  readonly lines: string[];
-  /** stderr so far. */
-  stderr(): string;
-  /** Resolves with the exit code once the CLI exited. */
-  readonly exited: Promise<number | null>;
-  /** Resolves with the first stdout line matching `pattern` (already printed or to come). */
-  line(pattern: RegExp): Promise<string>;
-}
-
-function cli(args: string[], env: NodeJS.ProcessEnv = {}): Run {
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-    env: { ...process.env, ETCD_ENDPOINTS: endpoints().join(','), ...env },
-  });
-  const lines: string[] = [];
-  let partial = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => {
-    const parts = (partial + d.toString()).split('\n');
-    partial = parts.pop() ?? '';
-    lines.push(...parts);
-  });
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = once(child, 'exit').then(([code]) => code as number | null);
-  defer(async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    // SIGTERM first: the CLI forwards it to its command's process group and revokes its lease.
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-    await exited;
-    clearTimeout(timer);
-  });
-  const line = (pattern: RegExp): Promise<string> => {
-    const seen = lines.find(l => pattern.test(l));
-    if (seen !== undefined) return Promise.resolve(seen);
-    return lineMatching(child, pattern);
-  };
-  return { child, lines, stderr: () => stderr, exited, line };
-}
+import { client, etcdctl, etcdctlProcess, keysUnder, lineMatching, uniqueName, waitForKeys } from '../support/etcd.js';
+import { cli } from './run.js';
 
 /** A shell command that prints `held <vars>` once it runs, then waits for a line on stdin. */
 const holdUntilInput = ['sh', '-c', 'echo "held $ETCD_LOCK_KEY $ETCD_LOCK_REV $ETCD_FENCING_TOKEN $ETCD_LEASE_ID"; read x; exit 0'];
@@ -228,7 +181,7 @@ describe('etcd-concurrency elect', () => {
     const name = uniqueName('cli-elect');
     const leader = etcdctlProcess(['elect', name, 'incumbent']);
     const leaderKey = await lineMatching(leader, new RegExp(`^${name}/`));
-    const run = cli(['elect', name, 'me', '--timeout', '300', '--', 'echo', 'ran']);
+    const run = cli(['elect', name, 'me', '--timeout', '300ms', '--', 'echo', 'ran']);
     expect(await run.exited).toBe(ExitCode.timedOut);
     expect(run.lines).toEqual([]);
     expect((await keysUnder(c, `${name}/`)).map(([k]) => k)).toEqual([leaderKey]);
@@ -284,7 +237,7 @@ describe('etcd-concurrency usage and errors', () => {
     expect(general.lines.join('\n')).toMatch(/Commands:\n {2}lock/);
     const lock = cli(['lock', '--help']);
     expect(await lock.exited).toBe(0);
-    expect(lock.lines[0]).toBe('Usage: etcd-concurrency lock <name> [options] -- <command> [args...]');
+    expect(lock.lines[0]).toBe('Usage: etcd-concurrency lock <name> [options] [-- <command> [args...]]');
     expect(lock.lines.join('\n')).toMatch(/ETCD_LOCK_KEY/);
   });
 
@@ -295,7 +248,6 @@ describe('etcd-concurrency usage and errors', () => {
     [['lock', 'x', '--timeout'], /option --timeout needs a value/],
     [['status', 'x', '--ttl', '5'], /status does not take --ttl/],
     [['frobnicate'], /unknown command "frobnicate"/],
-    [['lock', 'x'], /lock needs a command to run after "--"/],
     [['elect', 'x', '--', 'true'], /elect needs <name> <value>; missing <value>/],
   ])('rejects %j with the usage code and one clear message', async (args, message) => {
     const run = cli(args);

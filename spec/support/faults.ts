@@ -127,3 +127,14 @@ export async function waitForDeletion(client: Namespace, key: string): Promise<v
     await watcher.cancel();
   }
 }
+
+/** How many watch streams each member serves now (etcd's `etcd_debugging_mvcc_watch_stream_total`), in member order. */
+export async function watchStreamsPerMember(cluster: Cluster): Promise<number[]> {
+  return Promise.all(
+    cluster.members.map(async member => {
+      const res = await fetch(`${member.metricsUrl}/metrics`, { signal: AbortSignal.timeout(2000) });
+      const match = /^etcd_debugging_mvcc_watch_stream_total (\S+)$/m.exec(await res.text());
+      return match ? Number(match[1]) : 0;
+    }),
+  );
+}

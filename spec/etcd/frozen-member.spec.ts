@@ -1,0 +1,116 @@
+import { Etcd3 } from 'etcd3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startCluster, type Cluster, type Member } from '../../harness/cluster.js';
+import { Mutex, Session, type Lock } from '../../lib/index.js';
+import { keysUnder, uniqueName, waitForKeys } from '../support/etcd.js';
+import { leaderOf, watchStreamsPerMember } from '../support/faults.js';
+
+/**
+ * A frozen member (SIGSTOP: it keeps its sockets and answers nothing) while a quorum is up: every
+ * call resolves, FIFO holds, and the handoff chain completes within a bound set by etcd's election
+ * timeout (1 s here, etcd's default): at most two election timeouts until a new leader serves
+ * writes, plus one hedge delay (at most 1 s) for a call that first went to the frozen member, plus
+ * the watch stream's silence limit (1.5 s at most) for a waiter whose stream sat on it, plus round
+ * trips. Measured here: see the lines this spec prints.
+ */
+const ELECTION_TIMEOUT_MS = 1000;
+const CHAIN_BOUND_MS = 2 * ELECTION_TIMEOUT_MS + 1000 + 1500 + 500;
+
+let cluster: Cluster;
+const clients: Etcd3[] = [];
+beforeAll(async () => {
+  cluster = await startCluster();
+});
+afterAll(async () => {
+  for (const c of clients) c.close();
+  await cluster?.stop();
+});
+
+/** A plain etcd3 client: the library must not need any particular client options to ride this out. */
+function plainClient(): Etcd3 {
+  const c = new Etcd3({ hosts: cluster.endpoints });
+  clients.push(c);
+  return c;
+}
+
+/** A holder on one client. */
+async function holderOf(name: string): Promise<Lock> {
+  return new Mutex(await Session.create(plainClient(), { ttl: 10 }), name).lock();
+}
+
+/** Two waiters on another client (so one watch stream), queued in order; their keys in queue order. */
+async function waitersOf(name: string): Promise<{ waiters: Promise<Lock>[]; order: [string, bigint][] }> {
+  const waiterSession = await Session.create(plainClient(), { ttl: 10 });
+  const waiters: Promise<Lock>[] = [];
+  for (let i = 0; i < 2; i++) {
+    waiters.push(new Mutex(waiterSession, name).lock());
+    await waitForKeys(waiterSession.client, `${name}/`, i + 2);
+  }
+  return { waiters, order: (await keysUnder(waiterSession.client, `${name}/`)).slice(1) };
+}
+
+/** Releases the holder, then each waiter in turn; returns ms from `start` to the last waiter's grant. */
+async function runChain(holder: Lock, waiters: Promise<Lock>[], order: [string, bigint][], start: number): Promise<number[]> {
+  const times: number[] = [];
+  await holder.unlock();
+  times.push(performance.now() - start);
+  for (const [i, waiting] of waiters.entries()) {
+    const lock = await waiting;
+    times.push(performance.now() - start);
+    expect([lock.key, lock.fencingToken]).toEqual(order[i]);
+    expect(lock.held).toBe(true);
+    await lock.unlock();
+  }
+  return times;
+}
+
+/** The member whose watch-stream count grew after `act`: where the watches `act` opened went. */
+async function memberServing(act: () => Promise<void>): Promise<Member> {
+  const before = await watchStreamsPerMember(cluster);
+  await act();
+  for (;;) {
+    const after = await watchStreamsPerMember(cluster);
+    const grew = cluster.members.filter((m, i) => after[i]! > before[i]!);
+    if (grew.length === 1) return grew[0]!;
+    await new Promise(resolve => setImmediate(resolve));
+  }
+}
+
+describe('a frozen etcd member while a quorum is up', () => {
+  it('the raft leader: unlock resolves, the waiters take their turns in order, within the bound', async () => {
+    const name = uniqueName('frozen-leader');
+    const holder = await holderOf(name);
+    const { waiters, order } = await waitersOf(name);
+    const leader = await leaderOf(cluster);
+    leader.freeze();
+    const start = performance.now();
+    try {
+      const times = await runChain(holder, waiters, order, start);
+      console.log(`frozen leader: unlock ${times[0]!.toFixed(0)} ms, first waiter ${times[1]!.toFixed(0)} ms, second ${times[2]!.toFixed(0)} ms after the freeze`);
+      expect(times[2]).toBeLessThan(CHAIN_BOUND_MS);
+    } finally {
+      leader.thaw();
+    }
+  });
+
+  it('the member serving the waiters’ watch stream: they hear of their turn within the bound', async () => {
+    const name = uniqueName('frozen-watch');
+    const holder = await holderOf(name);
+    let setup!: Awaited<ReturnType<typeof waitersOf>>;
+    const member = await memberServing(async () => {
+      setup = await waitersOf(name);
+    });
+    const leader = await leaderOf(cluster);
+    member.freeze();
+    const start = performance.now();
+    try {
+      const times = await runChain(holder, setup.waiters, setup.order, start);
+      console.log(
+        `frozen watch member (${member === leader ? 'the raft leader' : 'a follower'}): unlock ${times[0]!.toFixed(0)} ms, first waiter ${times[1]!.toFixed(0)} ms, second ${times[2]!.toFixed(0)} ms after the freeze`,
+      );
+      expect(times[2]).toBeLessThan(CHAIN_BOUND_MS);
+    } finally {
+      member.thaw();
+    }
+  });
+});
