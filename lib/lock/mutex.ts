@@ -83,11 +83,12 @@ export class Mutex {
    * Takes the lock only if nobody holds it or waits for it; never waits.
    * @returns the held lock, or `null` at once.
    */
-  async tryLock(): Promise<Lock | null> {
+  async tryLock(options: Pick<LockOptions, 'maxHold'> = {}): Promise<Lock | null> {
+    const maxHold = options.maxHold === undefined ? undefined : validateHoldMs('maxHold', options.maxHold);
     const reentered = this.reenter();
     if (reentered) return reentered;
     const ticket = await takeTurn(this.session, this.name, { rule: exclusive, mode: 'try' });
-    return ticket && new Lock(await holdOf(ticket, undefined));
+    return ticket && new Lock(await holdOf(ticket, maxHold));
   }
 
   /**
