@@ -142,9 +142,9 @@ export class Ticket implements LeaseBound {
    * the page of entries created up to it). Without `maxCreateRevision` it also confirms that our key
    * still exists: if it does not, {@link signal} aborts and this throws its reason.
    */
-  async read(rule: Rule, signal?: AbortSignal, maxCreateRevision?: bigint): Promise<Page> {
+  async read(rule: Rule, signal?: AbortSignal, maxCreateRevision?: bigint, limit?: number): Promise<Page> {
     const max = maxCreateRevision ?? this.createRevision;
-    const res = await this.call<IRangeResponse>(this.session.ctx, `read the queue of "${this.name}"`, 'range', pageRequest(this.keyspace, this.prefix, rule, max), signal);
+    const res = await this.call<IRangeResponse>(this.session.ctx, `read the queue of "${this.name}"`, 'range', pageRequest(this.keyspace, this.prefix, rule, max, limit), signal);
     const page = pageOf(this.keyspace, this.prefix, res);
     if (maxCreateRevision === undefined && !page.entries.some(e => e.key === this.key && e.createRevision === max)) {
       this.end('deleted');

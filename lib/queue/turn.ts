@@ -88,7 +88,7 @@ export async function takeTurn(session: Session, name: string, options: TurnOpti
 
 /** Asks the rule, reading older pages as it needs them. */
 function decideAt(ticket: Ticket, rule: Rule, first: Page, signal: AbortSignal): Promise<Decision> {
-  return decide(rule, ticket.entry(), first, max => patiently(() => ticket.read(rule, signal, max), signal));
+  return decide(rule, ticket.entry(), first, (max, limit) => patiently(() => ticket.read(rule, signal, max, limit), signal));
 }
 
 /** Reads the queue again (confirming our key) and asks the rule. */
