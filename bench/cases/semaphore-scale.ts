@@ -46,7 +46,10 @@ export async function semaphoreScale(b: Bench): Promise<Row[]> {
       const done = workers.map((w, i) => {
         const count = Math.floor(size / processes) + (i < size % processes ? 1 : 0);
         w.send({ cmd: 'join', name, count, permits: 1 });
-        return w.next<Done>('done');
+        // A waiter that fails ends the case with its error rather than a wait for "done" that never comes.
+        const failed = w.next<Message & { error: string }>('failed').then(m => Promise.reject(new Error(`a waiter failed: ${m.error}`)));
+        failed.catch(() => undefined);
+        return Promise.race([w.next<Done>('done'), failed]);
       });
       await waitForKeys(client, `${name}/`, size + 1);
       // Every waiter watches its own key and its predecessor (or, the head waiter, the prefix): 2 each.

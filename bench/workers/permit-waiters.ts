@@ -32,7 +32,10 @@ for await (const command of commands()) {
     emit({ type: 'issued' });
     void Promise.all(waiters).then(
       records => emit({ type: 'done', records }),
-      (error: unknown) => emit({ type: 'failed', error: String(error) }),
+      (error: unknown) => {
+        process.stderr.write(`permit-waiters ${process.pid}: ${(error as Error).stack ?? String(error)}\n`);
+        emit({ type: 'failed', error: String(error) });
+      },
     );
   } else if (command.cmd === 'exit') {
     break;

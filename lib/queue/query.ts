@@ -6,6 +6,7 @@ import { EtcdUnavailableError } from '../errors.js';
 import { validateClient, validateName, validateSignal, validateTimeout } from '../util/validate.js';
 import { entriesOf } from './read.js';
 import { prefixOf } from './layout.js';
+import { holders } from './rules/any.js';
 
 /** One key of a lock's or election's queue, as {@link queryLock} reports it. */
 export interface QueueMember {
@@ -25,7 +26,12 @@ export interface QueueMember {
 export interface QueueStatus {
   /** The name asked about. */
   readonly name: string;
-  /** The holders (for a lock or an election: the holder or leader alone), oldest first. */
+  /**
+   * The holders, oldest first: for a lock or an election the holder or leader alone; for a
+   * read-write lock the writer, or the readers ahead of every writer; for a semaphore as many
+   * entries, in order, as fit in its permits. Each entry is judged by its own kind, told from its
+   * key (`.read`) and value (`{"permits","weight"}`).
+   */
   readonly held: readonly QueueMember[];
   /** The waiters in the order they will be served. */
   readonly pending: readonly QueueMember[];
@@ -91,7 +97,9 @@ export async function queryLock(client: Namespace, name: string, options: QueryO
         }),
       ),
     );
-    const members = entriesOf(keys, prefix, res.kvs).map((entry): QueueMember => {
+    const entries = entriesOf(keys, prefix, res.kvs);
+    const holding = holders(name, entries);
+    const members = entries.map((entry): QueueMember => {
       const lease = leaseOf.get(entry.key) ?? '0';
       return {
         key: entry.key,
@@ -101,7 +109,12 @@ export async function queryLock(client: Namespace, name: string, options: QueryO
         value: entry.value.toString(),
       };
     });
-    return { name, held: members.slice(0, 1), pending: members.slice(1), revision: BigInt(res.header.revision) };
+    return {
+      name,
+      held: members.filter((_, i) => holding.has(entries[i]!)),
+      pending: members.filter((_, i) => !holding.has(entries[i]!)),
+      revision: BigInt(res.header.revision),
+    };
   } finally {
     reading.dispose();
   }
