@@ -43,15 +43,17 @@ export async function semaphoreScale(b: Bench): Promise<Row[]> {
       const name = b.name(`sem-scale-${size}`);
       const holder = await new Semaphore(session, name, { permits: 1 }).acquire();
       const base = await watchers(b.metricsUrls);
+      // A waiter that fails ends the case with its error rather than a wait that never ends.
+      const failures: Promise<never>[] = [];
       const done = workers.map((w, i) => {
         const count = Math.floor(size / processes) + (i < size % processes ? 1 : 0);
         w.send({ cmd: 'join', name, count, permits: 1 });
-        // A waiter that fails ends the case with its error rather than a wait for "done" that never comes.
         const failed = w.next<Message & { error: string }>('failed').then(m => Promise.reject(new Error(`a waiter failed: ${m.error}`)));
         failed.catch(() => undefined);
+        failures.push(failed);
         return Promise.race([w.next<Done>('done'), failed]);
       });
-      await waitForKeys(client, `${name}/`, size + 1);
+      await Promise.race([waitForKeys(client, `${name}/`, size + 1), ...failures]);
       // Every waiter watches its own key and its predecessor (or, the head waiter, the prefix): 2 each.
       if (!(await waitForWatchers(b.metricsUrls, base + 2 * size, 60_000))) readyTimeouts++;
       const before = await scrape(b.metricsUrls);

@@ -14,7 +14,8 @@ import { commands, emit, endpoints, survivePromiseBugs } from './io.js';
 survivePromiseBugs();
 
 const client = new Etcd3({ hosts: endpoints() });
-const session = await Session.create(client, { ttl: 30 });
+// 500 joins at once per process: their creations may queue in etcd longer than the default 5 s.
+const session = await Session.create(client, { ttl: 30, callTimeout: 30_000 });
 emit({ type: 'ready', leaseId: session.leaseId });
 
 for await (const command of commands()) {
