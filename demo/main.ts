@@ -8,15 +8,20 @@
 //      failover; then it stops the new leader with SIGTERM (it resigns) and times that handover.
 //
 // Without ETCD_ENDPOINTS it starts a throwaway 3-member etcd cluster of the local `etcd` binary
-// (ETCD_BIN or PATH) in a temp dir, and removes it after. With ETCD_ENDPOINTS it uses that cluster
-// and deletes its own keys after.
+// (ETCD_BIN or PATH; installed with apt-get when missing and we are root on Debian) in a temp dir,
+// and removes it after. With ETCD_ENDPOINTS it uses that cluster and deletes its own keys after.
+// Whatever ends the demo (Ctrl-C, SIGTERM, SIGHUP, SIGKILL, its tsx parent killed), no process and
+// no directory outlives it: harness/reaper.ts.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Etcd3 } from 'etcd3';
-import { etcdBinary, startCluster, type Cluster } from '../harness/cluster.js';
+import { startCluster, type Cluster } from '../harness/cluster.js';
+import { ensureEtcdInstalled, nodeTooOld } from '../harness/install.js';
+import { reapOnExit } from '../harness/reaper.js';
+import { resilientClientOptions } from 'etcd-concurrency';
 
 const STOCK = 20;
 const SHOPS = 4;
@@ -88,6 +93,7 @@ class Worker {
       env: { ...process.env, ETCD_ENDPOINTS: endpoints.join(','), DEMO_TTL: String(TTL) },
     });
     workers.add(this);
+    reapOnExit(this.child, workerPath); // killed even if the demo is (a frozen shop too)
     this.exited = once(this.child, 'exit').then(([code, signal]) => {
       workers.delete(this);
       if (code !== 0 && signal !== 'SIGKILL' && !interrupted) say(red(`  ${id} exited with ${signal ?? code}: ${this.stderr.trim()}`));
@@ -161,13 +167,9 @@ async function connect(): Promise<string[]> {
     say(`${cyan('●')} etcd: using ETCD_ENDPOINTS=${endpoints.join(',')}`);
     return endpoints;
   }
-  try {
-    etcdBinary();
-  } catch {
-    say(
-      red(`The demo needs the etcd binary "${process.env.ETCD_BIN ?? 'etcd'}": install it (Debian/Ubuntu: apt-get install etcd-server), `) +
-        red('or set ETCD_BIN to its path, or ETCD_ENDPOINTS to a running cluster.'),
-    );
+  const missing = ensureEtcdInstalled(line => say(dim(line)));
+  if (missing) {
+    say(red(missing));
     process.exit(1);
   }
   const t = performance.now();
@@ -344,22 +346,32 @@ async function waitForKeyCount(c: Etcd3, keyPrefix: string, count: number): Prom
 
 // ---------------------------------------------------------------------------------------------
 
-// Ctrl-C reaches the demo twice (from the terminal, and relayed by tsx): clean up once, ignore the rest.
+// Ctrl-C reaches the demo twice (from the terminal, and relayed by tsx): clean up once, ignore the
+// rest. If tsx kills us before the clean-up is done (it does after 30 ms when we are slow to answer),
+// the reaper finishes it.
 let interrupted = false;
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    if (interrupted) return;
-    interrupted = true;
-    say(dim(`\n  ${signal}: stopping the workers and etcd`));
-    void cleanUp().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
-  });
+const stop = (why: string, code: number): void => {
+  if (interrupted) return;
+  interrupted = true;
+  say(dim(`\n  ${why}: stopping the workers and etcd`));
+  void cleanUp().finally(() => process.exit(code));
+};
+for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]] as const) process.on(signal, () => stop(signal, code));
+// Our parent (tsx, under npm run) killed: we are reparented. No event says so; a cheap check does.
+const parent = process.ppid;
+setInterval(() => process.ppid !== parent && stop('parent process gone', 129), 250).unref();
+
+const tooOld = nodeTooOld();
+if (tooOld) {
+  say(red(tooOld));
+  process.exit(1);
 }
 
 say(bold('etcd-concurrency demo') + dim('  (fair locks and leader election on etcd leases, with fencing tokens)'));
 let ok = false;
 try {
   const endpoints = await connect();
-  client = new Etcd3({ hosts: endpoints });
+  client = new Etcd3(resilientClientOptions({ hosts: endpoints }));
   const sold = await inventory(endpoints);
   const elected = await election(endpoints);
   ok = sold && elected;
@@ -373,5 +385,5 @@ say(
   `${ok ? green('Done') : red('Failed')} in ${seconds(performance.now() - started)}. ` +
     dim(cluster ? 'etcd stopped and its temp dir removed; no process left running.' : 'Demo keys deleted; no process left running.'),
 );
-say(dim('Next: the CLI (npx etcd-concurrency --help), examples/ (npx tsx examples/inventory.ts), README.md.'));
+say(dim('Next: the CLI (npx etcd-concurrency --help), examples/ (npm run example inventory: on a throwaway etcd, or on ETCD_ENDPOINTS), README.md.'));
 process.exit(ok ? 0 : 1);

@@ -9,12 +9,12 @@
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Etcd3 } from 'etcd3';
-import { LeaderElector, Mutex, Session } from 'etcd-concurrency';
+import { LeaderElector, Mutex, Session, resilientClientOptions } from 'etcd-concurrency';
 
 const [role, id, prefix] = process.argv.slice(2) as [string, string, string];
 const frozen = process.argv.includes('--frozen');
 const ttl = Number(process.env.DEMO_TTL ?? 2);
-const client = new Etcd3({ hosts: (process.env.ETCD_ENDPOINTS ?? 'http://127.0.0.1:2379').split(',') });
+const client = new Etcd3(resilientClientOptions({ hosts: (process.env.ETCD_ENDPOINTS ?? 'http://127.0.0.1:2379').split(',') }));
 
 const emit = (event: string, data: Record<string, unknown> = {}): void => {
   process.stdout.write(`${JSON.stringify({ event, id, ...data })}\n`);

@@ -21,7 +21,7 @@
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import { Etcd3 } from 'etcd3';
-import { Mutex, Session, connectionSettingsFromEnv, etcdClientOptions } from 'etcd-concurrency';
+import { Mutex, Session, connectionSettingsFromEnv, etcdClientOptions, resilientClientOptions } from 'etcd-concurrency';
 
 const lockName = process.env.LOCK ?? 'examples/fencing';
 
@@ -71,7 +71,7 @@ async function save(storeUrl: string, name: string, content: string, token: bigi
 }
 
 const store = await startStore();
-const client = new Etcd3(etcdClientOptions(connectionSettingsFromEnv()));
+const client = new Etcd3(resilientClientOptions(etcdClientOptions(connectionSettingsFromEnv())));
 const log = (who: string, message: string): void => console.log(`${who.padEnd(9)} ${message}`);
 
 // 1. A takes the lock and writes.

@@ -15,7 +15,7 @@
 // ETCDCTL_CACERT, ETCDCTL_CERT, ETCDCTL_KEY, ETCDCTL_USER, ETCDCTL_PASSWORD.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Etcd3 } from 'etcd3';
-import { Mutex, Session, connectionSettingsFromEnv, etcdClientOptions } from 'etcd-concurrency';
+import { Mutex, Session, connectionSettingsFromEnv, etcdClientOptions, resilientClientOptions } from 'etcd-concurrency';
 
 const prefix = process.env.INVENTORY ?? 'examples/inventory';
 const initialStock = Number(process.env.STOCK ?? 10);
@@ -27,7 +27,7 @@ const ordersPrefix = `${prefix}/orders/`;
 // The lock owns the keys directly under `${prefix}/lock/`; the stock and orders live outside it.
 const lockName = `${prefix}/lock`;
 
-const client = new Etcd3(etcdClientOptions(connectionSettingsFromEnv()));
+const client = new Etcd3(resilientClientOptions(etcdClientOptions(connectionSettingsFromEnv())));
 
 /**
  * Buys one unit for `buyer`, under the lock. Returns what happened.

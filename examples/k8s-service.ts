@@ -21,14 +21,14 @@ import { once } from 'node:events';
 import { createServer } from 'node:http';
 import { hostname } from 'node:os';
 import { Etcd3 } from 'etcd3';
-import { LeaderElector, connectionSettingsFromEnv, etcdClientOptions } from 'etcd-concurrency';
+import { LeaderElector, connectionSettingsFromEnv, etcdClientOptions, resilientClientOptions } from 'etcd-concurrency';
 
 const election = process.env.ELECTION ?? 'examples/k8s-service';
 const me = process.env.POD_NAME ?? `${hostname()}:${process.pid}`;
 const ttl = Number(process.env.TTL ?? 10);
 const log = (message: string): void => console.log(`[${me}] ${message}`);
 
-const client = new Etcd3(etcdClientOptions(connectionSettingsFromEnv()));
+const client = new Etcd3(resilientClientOptions(etcdClientOptions(connectionSettingsFromEnv())));
 let leader: string | undefined;
 
 const elector = new LeaderElector({

@@ -14,7 +14,7 @@ import { createServer } from 'node:http';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Etcd3 } from 'etcd3';
-import { LeaderElector, connectionSettingsFromEnv, etcdClientOptions, type Leadership } from 'etcd-concurrency';
+import { LeaderElector, connectionSettingsFromEnv, etcdClientOptions, resilientClientOptions, type Leadership } from 'etcd-concurrency';
 
 const name = process.env.ELECTION ?? 'examples/scheduler';
 const ttl = Number(process.env.TTL ?? 10);
@@ -24,7 +24,7 @@ const me = `${hostname()}:${process.pid}`;
 const runsKey = `${name}-runs`;
 
 const log = (message: string): void => console.log(`[${me}] ${message}`);
-const client = new Etcd3(etcdClientOptions(connectionSettingsFromEnv()));
+const client = new Etcd3(resilientClientOptions(etcdClientOptions(connectionSettingsFromEnv())));
 
 /** The periodic job: counts its runs in etcd, a write that commits only while we lead. */
 async function runJob(leadership: Leadership): Promise<void> {

@@ -1,10 +1,12 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { openSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
+import { etcdBinaryName, runs } from './environment.js';
+import { keepOnExit, reapOnExit, removeOnExit } from './reaper.js';
 
 /** One etcd member of a throwaway cluster. */
 export interface Member {
@@ -47,12 +49,9 @@ export interface ClusterOptions {
 
 /** The etcd binary: `ETCD_BIN`, else `etcd` on PATH. */
 export function etcdBinary(): string {
-  const bin = process.env.ETCD_BIN ?? 'etcd';
-  const probe = spawnSync(bin, ['--version'], { encoding: 'utf8' });
-  if (probe.error || probe.status !== 0) {
-    throw new Error(
-      `Cannot run the etcd binary "${bin}". Install it (Debian: apt-get install etcd-server) or set ETCD_BIN.`,
-    );
+  const bin = etcdBinaryName();
+  if (!runs(bin, ['--version'])) {
+    throw new Error(`Cannot run the etcd binary "${bin}". Install it (Debian: apt-get install etcd-server) or set ETCD_BIN.`);
   }
   return bin;
 }
@@ -86,6 +85,8 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   const bin = etcdBinary();
   const size = options.size ?? 3;
   const dir = await mkdtemp(join(tmpdir(), 'etcd-concurrency-'));
+  // Whatever ends this process (even SIGKILL), the members die and the directory goes with it.
+  removeOnExit(dir);
   const ports = await freePorts(size * 3);
   const scheme = options.tls ? 'https' : 'http';
   const names = Array.from({ length: size }, (_, i) => `m${i + 1}`);
@@ -121,6 +122,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       child = spawn(bin, flags, { stdio: ['ignore', log, log] });
       closeSync(log);
       running.add(child);
+      reapOnExit(child, dataDir);
       const started = child;
       started.once('exit', () => running.delete(started));
     };
@@ -165,6 +167,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     async stop() {
       await Promise.all(members.map(m => m.kill()));
       await rm(dir, { recursive: true, force: true });
+      keepOnExit(dir);
     },
   };
   try {

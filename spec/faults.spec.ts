@@ -29,6 +29,7 @@ import {
 } from './support/etcd.js';
 import { compactNow, deleteKey, freezeProcess, leaderOf, revokeLease, sharedClock, thawProcess, waitForDeletion } from './support/faults.js';
 import { startProxies, type Proxy, type ProxySet } from './support/proxy.js';
+import { given } from './support/capabilities.js';
 
 /** Proxies in front of `urls` (the shared cluster by default), closed after the test. */
 async function proxies(urls: string[] = endpoints()): Promise<ProxySet> {
@@ -397,7 +398,7 @@ describe('faults on the way to etcd', () => {
   });
 });
 
-describe.skipIf(Boolean(process.env.ETCD_ENDPOINTS) || process.env.ETCD_TESTCONTAINERS === '1')('faults of etcd members (a cluster of our own)', () => {
+given('ownClusters').describe('faults of etcd members (a cluster of our own)', () => {
   let cluster: Cluster;
   let c: Etcd3;
   beforeAll(async () => {

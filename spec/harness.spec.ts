@@ -1,13 +1,13 @@
 import { Etcd3 } from 'etcd3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Mutex, Session } from '../lib/index.js';
 import { startCluster, waitHealthy, type Cluster } from '../harness/cluster.js';
 import { uniqueName } from './support/etcd.js';
 import { leaderOf } from './support/faults.js';
+import { given } from './support/capabilities.js';
 
-const external = Boolean(process.env.ETCD_ENDPOINTS) || process.env.ETCD_TESTCONTAINERS === '1';
 
-describe.skipIf(external)('test harness: a throwaway cluster of our own', () => {
+given('ownClusters').describe('test harness: a throwaway cluster of our own', () => {
   let cluster: Cluster;
   let client: Etcd3;
   beforeAll(async () => {

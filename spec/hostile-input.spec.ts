@@ -5,6 +5,7 @@ import { isEntryOf, prefixOf } from '../lib/queue/layout.js';
 import { MAX_NAME_BYTES, MAX_REQUEST_BYTES, MAX_TIMEOUT_MS, MAX_TTL_SECONDS } from '../lib/util/validate.js';
 import { freePorts, startCluster, type Cluster } from '../harness/cluster.js';
 import { client, keysUnder, session, uniqueName } from './support/etcd.js';
+import { given } from './support/capabilities.js';
 
 /** Locks `name`, checks etcd holds exactly our key under the name's prefix, unlocks, checks it is gone. */
 async function lockRoundTrip(c: Etcd3, s: Session, name: string): Promise<void> {
@@ -205,7 +206,7 @@ describe('hostile input', () => {
   });
 });
 
-describe('a server with a smaller --max-request-bytes', () => {
+given('ownClusters').describe('a server with a smaller --max-request-bytes', () => {
   let cluster: Cluster;
   beforeAll(async () => {
     cluster = await startCluster({ size: 1, args: ['--max-request-bytes=16384'] });

@@ -1,9 +1,10 @@
 import { once } from 'node:events';
-import { describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { Mutex } from '../lib/index.js';
 import { client, completion, etcdctlProcess, lineMatching, session, uniqueName, waitForKeys } from './support/etcd.js';
+import { given } from './support/capabilities.js';
 
-describe('interop with etcdctl lock', () => {
+given('localEtcdctl').describe('interop with etcdctl lock', () => {
   it('a lock held by `etcdctl lock N` excludes a Mutex on N until etcdctl lets go', async () => {
     const c = client();
     const name = uniqueName('interop');

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { inspect } from 'node:util';
 import { ExponentialBackoff, handleWhen, retry, type RetryPolicy } from 'cockatiel';
 import { EtcdAuthenticationFailedError, Etcd3, type Namespace } from 'etcd3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import {
   Election,
   EtcdUnavailableError,
@@ -24,6 +24,7 @@ import { startCluster, type Cluster, type Member } from '../harness/cluster.js';
 import { defer, keysUnder, session, uniqueName, waitForKeys } from './support/etcd.js';
 import { createPki, type Pki } from './support/tls.js';
 import { ExitCode } from '../lib/cli/exit-codes.js';
+import { given } from './support/capabilities.js';
 
 const CLI = fileURLToPath(new URL('../lib/cli.ts', import.meta.url));
 
@@ -100,7 +101,7 @@ async function handled(member: Member, method: string, code: string): Promise<nu
   return line ? Number(line.split(' ').pop()) : 0;
 }
 
-describe('TLS with client certificates', () => {
+given('ownClusters', 'openssl').describe('TLS with client certificates', () => {
   let pki: Pki;
   let cluster: Cluster;
   beforeAll(async () => {
@@ -120,7 +121,7 @@ describe('TLS with client certificates', () => {
   });
   const ctlTls = (): string[] => [`--cacert=${pki.caFile}`, `--cert=${pki.client.certFile}`, `--key=${pki.client.keyFile}`];
 
-  it('locks, campaigns and observes end to end over TLS only; etcdctl with the same certificate sees the keys', async () => {
+  given('localEtcdctl').it('locks, campaigns and observes end to end over TLS only; etcdctl with the same certificate sees the keys', async () => {
     const c = closing(new Etcd3(etcdClientOptions(good())));
     const [s1, s2] = [await session(c), await session(c)];
     const name = uniqueName('tls');
@@ -241,7 +242,7 @@ describe('TLS with client certificates', () => {
   });
 });
 
-describe('etcd users and roles', () => {
+given('ownClusters', 'localEtcdctl').describe('etcd users and roles', () => {
   let auth: AuthCluster;
   beforeAll(async () => {
     auth = await startAuthCluster();
@@ -418,7 +419,7 @@ describe('etcd users and roles', () => {
   });
 });
 
-describe('an auth token that etcd forgets while a waiter waits', () => {
+given('ownClusters', 'localEtcdctl').describe('an auth token that etcd forgets while a waiter waits', () => {
   let auth: AuthCluster;
   beforeAll(async () => {
     // Simple tokens unused for 1 s are deleted; at level debug etcd logs each deletion and each login.

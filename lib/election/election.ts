@@ -8,9 +8,15 @@ import { validateName, validateSignal, validateTimeout } from '../util/validate.
 
 /** Options of {@link Election.campaign}. */
 export interface CampaignOptions {
-  /** Stops campaigning: `campaign()` rejects with `signal.reason` after deleting our key. Default: none. */
+  /**
+   * Stops campaigning: `campaign()` rejects with `signal.reason` once our key is deleted (or, if etcd
+   * does not answer within a second, while its deletion goes on in the background). Default: none.
+   */
   signal?: AbortSignal;
-  /** Gives up after this many ms with a {@link LockTimeoutError}, after deleting our key. Default: wait forever. */
+  /**
+   * Gives up after this many ms with a {@link LockTimeoutError}, deleting our key as on abort; `0`
+   * campaigns only if nobody leads or waits. Default: wait forever.
+   */
   timeout?: number;
 }
 
@@ -62,13 +68,15 @@ export class Election {
    * campaigned before us has resigned or lost its lease. Our key exists from the call on, with
    * `value` in it, so `leader()` and observers see the value the moment we lead.
    *
-   * Never resolves for a campaign that is no longer in the running: if our key was deleted or our
-   * lease lost while we waited, it rejects with {@link OwnershipLostError}; after an abort or a
-   * timeout it rejects (our key deleted first), even if our turn came at the same moment.
+   * Never resolves for a campaign that is no longer in the running: if our key was deleted while we
+   * waited it rejects with {@link OwnershipLostError}, if our lease was lost with
+   * {@link LeaseLostError}; after an abort or a timeout it rejects (our key deleted first), even if
+   * our turn came at the same moment.
    *
    * @throws {LockTimeoutError} `timeout` elapsed first; our key was deleted.
    * @throws `signal.reason` the signal aborted; our key was deleted.
-   * @throws {OwnershipLostError} our key vanished while we waited (lease lost, key deleted).
+   * @throws {OwnershipLostError} our key was deleted while we waited, the lease still alive (`reason: 'deleted'`).
+   * @throws {LeaseLostError} the session's lease was revoked or expired while we waited.
    * @throws {SessionClosedError} the session is closed.
    * @throws {InvalidArgumentError} a bad value, `timeout` or `signal`.
    * @throws {EtcdUnavailableError} etcd could not be reached.

@@ -45,7 +45,10 @@ export class Leadership implements AsyncDisposable {
     return this.entry.name;
   }
 
-  /** Our key in etcd, relative to the client's namespace: `<name>/<lease id in hex>`. */
+  /**
+   * Our key in etcd, relative to the client's namespace: `<name>/<lease id in hex>`, or
+   * `<name>/<lease id in hex>_<n>` when the same session campaigns more than once at a time.
+   */
   get key(): string {
     return this.entry.key;
   }

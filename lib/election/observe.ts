@@ -17,7 +17,7 @@ const RETRY_MAX_MS = 5000;
 export interface LeaderInfo {
   /** The value the leader proclaimed (UTF-8). */
   readonly value: string;
-  /** The leader's key, relative to the client's namespace: `<name>/<lease id in hex>`. */
+  /** The leader's key, relative to the client's namespace: `<name>/<lease id in hex>[_<n>]`. */
   readonly key: string;
   /** The lease the leader's key is on, in hex (as `etcdctl` prints it); `'0'` for a key without a lease. */
   readonly leaseId: string;

@@ -1,7 +1,6 @@
 import { ExponentialBackoff, TaskCancelledError, handleWhen, retry, type IPolicy } from 'cockatiel';
 import type { Namespace } from 'etcd3';
 import { EtcdUnavailableError, InvalidArgumentError, PermissionDeniedError, TlsHandshakeError } from '../errors.js';
-import { abortable, scope } from '../util/abort.js';
 import { isPermissionError, isSilence, isStaleToken, isTlsFailure, isTooLarge, isTransient } from './classify.js';
 import type { Endpoint, Service } from './internals.js';
 import { membersOf, type Members } from './members.js';
@@ -46,21 +45,33 @@ export interface Rpc<T> {
    */
   readonly write?: boolean;
   /**
-   * Called with an answer that came after another attempt's answer was taken: for a request that
-   * is not idempotent (a lease grant), to undo it. Requests without it must be idempotent, as every
-   * guarded transaction and every read is: they may be sent to several members.
+   * Whether copies of the request may be in flight at once, to several members (see
+   * {@link callEtcd}): only for a request that does no harm when a copy is applied late, after
+   * whatever the caller did next. Reads are; so is a delete guarded by a create revision, and a
+   * lease grant whose extra leases are revoked (`discard`). A create-if-absent is not (a late copy
+   * would create the key again after its release), nor a guarded update (a late copy would write
+   * an older value over a newer one), nor a delete guarded by the lease alone. Default: true for
+   * reads, false for writes.
    */
+  readonly hedge?: boolean;
+  /** Called with an answer that came after another attempt's answer was taken (a lease granted twice). */
   readonly discard?: (answer: T) => void;
+  /**
+   * Called when an attempt went unanswered (its deadline passed, or the call settled without it):
+   * a write may then still be applied by etcd later, after the call's answer.
+   */
+  readonly uncertain?: () => void;
 }
 
 /**
  * Runs one etcd RPC within `ctx.callTimeout` ms in all, riding through a frozen or dead member.
  *
- * Each round sends the request to the member that answers best (see {@link Members}); if no answer
- * comes within the hedge delay (about four times the usual latency, 150 ms to 1 s), the same
- * request also goes to the next member, and again at growing intervals (at most 1 s apart), up to
- * eight attempts in flight, each with at most half the call's time as its gRPC deadline: during a
- * leader election every attempt hangs, and the first one sent after it is answered. The first answer wins; a member that stays silent
+ * Each round sends the request to the member that answers best (see {@link Members}), with at most
+ * half the call's time as its gRPC deadline (a write that may not be hedged: eight times the usual
+ * latency, at least a second, so the next round soon tries another member). A request that may be hedged (`rpc.hedge`) also goes to
+ * the next member if no answer comes within the hedge delay (about four times the usual latency,
+ * 150 ms to 1 s), and again at growing intervals (at most 1 s apart), up to eight attempts in flight:
+ * during a leader election every attempt hangs, and the first one sent after it is answered. The first answer wins; a member that stays silent
  * while another answers is avoided until it answers again. A round fails when every attempt in it
  * failed; the retry policy (`ctx.policy`) then decides whether and when to try another round.
  *
@@ -74,28 +85,36 @@ export async function callEtcd<T>(client: Namespace, ctx: CallContext, operation
   const members = membersOf(client);
   const deadline = Date.now() + ctx.callTimeout;
   let lastError: unknown;
-  const timeUp = scope(undefined, ctx.callTimeout, () => new EtcdUnavailableError(`${operation} within ${ctx.callTimeout} ms`, { cause: lastError }));
-  const stop = scope([signal, timeUp.signal]);
+  // One controller stops everything: the caller's abort, or the deadline (then with TIME_UP).
+  const stop = new AbortController();
+  const onAbort = (): void => stop.abort(signal!.reason);
+  signal?.addEventListener('abort', onAbort, { once: true });
+  const timer = setTimeout(() => stop.abort(TIME_UP), ctx.callTimeout);
   const inFlight = new Set<Promise<unknown>>();
   try {
-    const rounds = ctx.policy.execute(async () => {
-      stop.signal.throwIfAborted();
-      return hedged(members, rpc, deadline, ctx.callTimeout * ATTEMPT_SHARE, stop.signal, inFlight, error => (lastError = error));
-    }, stop.signal);
-    return await abortable(rounds, stop.signal);
+    return await ctx.policy.execute(
+      () => {
+        const attemptMs = hedges(rpc) ? ctx.callTimeout * ATTEMPT_SHARE : Math.min(ctx.callTimeout * ATTEMPT_SHARE, members.attemptTimeout());
+        return hedged(members, rpc, deadline, attemptMs, stop.signal, inFlight, error => (lastError = error));
+      },
+      stop.signal,
+    );
   } catch (error) {
     if (signal?.aborted) {
       if (rpc.write) await Promise.allSettled([...inFlight]);
       throw signal.reason;
     }
-    if (timeUp.signal.aborted) throw timeUp.signal.reason;
+    if (stop.signal.reason === TIME_UP) throw new EtcdUnavailableError(`${operation} within ${ctx.callTimeout} ms`, { cause: lastError });
     if (error instanceof TaskCancelledError) throw signal?.reason ?? error;
     throw typed(operation, error);
   } finally {
-    timeUp.dispose();
-    stop.dispose();
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbort);
   }
 }
+
+/** The reason a call's controller aborts with when its time is up. */
+const TIME_UP = Symbol('time up');
 
 /** The library's error for a failure of etcd's, or the error itself when it is not etcd's. */
 function typed(operation: string, error: unknown): unknown {
@@ -107,6 +126,11 @@ function typed(operation: string, error: unknown): unknown {
   }
   if (isTransient(error)) return new EtcdUnavailableError(operation, { cause: error });
   return error;
+}
+
+/** Whether copies of `rpc` may be in flight at once. */
+function hedges(rpc: Pick<Rpc<unknown>, 'hedge' | 'write'>): boolean {
+  return rpc.hedge ?? !rpc.write;
 }
 
 /** One round: the request to one member, and to the next ones while no answer comes. */
@@ -135,6 +159,7 @@ function hedged<T>(
     const onAbort = (): void => {
       if (settle()) reject(signal.reason);
     };
+    signal.addEventListener('abort', onAbort, { once: true });
     const launch = (): void => {
       const endpoint = order[launched++ % order.length]!;
       const sentAt = performance.now();
@@ -151,14 +176,19 @@ function hedged<T>(
           // Whoever is still silent after the hedge delay, while this member answered, is suspect.
           const now = performance.now();
           for (const other of pending.values()) if (now - other.sentAt >= members.hedgeDelay()) members.suspect(other.endpoint);
+          if (pending.size > 0) rpc.uncertain?.();
           resolve(answer);
         },
         (error: unknown) => {
           inFlight.delete(attempt);
           pending.delete(attempt);
           failed(error);
-          if (isSilence(error)) members.suspect(endpoint);
-          else members.answered(endpoint);
+          if (isSilence(error)) {
+            members.suspect(endpoint);
+            rpc.uncertain?.();
+          } else {
+            members.answered(endpoint);
+          }
           if (isStaleToken(error)) members.invalidateToken();
           if (settled) return;
           if (!isTransient(error) || pending.size === 0) {
@@ -170,6 +200,7 @@ function hedged<T>(
     };
     // While etcd elects a leader, every attempt hangs until its deadline: keep sending, further and
     // further apart, so that one goes out soon after the new leader can serve it.
+    if (!hedges(rpc)) return launch();
     let delay = members.hedgeDelay();
     const hedge = (): void => {
       if (settled) return;
@@ -177,7 +208,6 @@ function hedged<T>(
       delay = Math.min(delay * HEDGE_GROWTH, Math.max(members.hedgeDelay(), 1000));
       hedgeTimer = setTimeout(hedge, delay);
     };
-    signal.addEventListener('abort', onAbort, { once: true });
     launch();
     if (order.length > 1) hedgeTimer = setTimeout(hedge, delay);
   });

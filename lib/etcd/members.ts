@@ -85,6 +85,15 @@ export class Members {
     return Math.min(HEDGE_MAX_MS, Math.max(HEDGE_MIN_MS, 4 * this.latency));
   }
 
+  /**
+   * The deadline of one attempt of a request that is not hedged, ms: eight times the usual latency,
+   * at least 1 s. A frozen member or a leaderless window then costs about a second before the next
+   * attempt goes to another member, while a busy cluster's slow answers still arrive in time.
+   */
+  attemptTimeout(): number {
+    return Math.max(1000, 8 * this.latency);
+  }
+
   /** Records an answered attempt's latency. */
   observe(ms: number): void {
     this.latency += (ms - this.latency) / 16;

@@ -1,21 +1,6 @@
 import type { IKeyValue, Namespace } from 'etcd3';
-import { PermissionDeniedError } from '../errors.js';
-import { pause } from '../util/abort.js';
-import { isPermissionError, isStaleToken } from './classify.js';
-import { discardStream, type DuplexStream, type Endpoint } from './internals.js';
 import { membersOf, type Members } from './members.js';
-
-/** With no answer on the stream for this long, ask etcd for a progress report, ms. */
-const PROGRESS_AFTER_MS = 500;
-/** A stream that answers nothing, not even a progress request, for this long is dead, ms. */
-const SILENCE_MS = 1000;
-/** An idle stream (no watch left) is kept this long for the next watch, ms. */
-const LINGER_MS = 2000;
-/** Reconnect backoff bounds, ms. */
-const RECONNECT_MIN_MS = 50;
-const RECONNECT_MAX_MS = 2000;
-/** A watch refused for permission this many times in a row, each on a fresh stream and token, fails. */
-const MAX_REFUSALS = 2;
+import { WatchHub } from './watch-hub.js';
 
 /** What a watch is on: one key, or every key in `[key, rangeEnd)`, as stored (namespace included). */
 export interface WatchTarget {
@@ -56,242 +41,10 @@ export interface Watch {
   cancel(): void;
 }
 
-/** A watch as the stream knows it. */
-interface Registration {
-  readonly id: string;
-  readonly target: WatchTarget;
-  readonly listener: WatchListener;
-  /** Registered on the current stream. */
-  registered: boolean;
-  /** Its creation was sent on the current stream (answered or not). */
-  sent: boolean;
-  /** Watch from this revision; dropped once a registration was lost (then from "now"). */
-  startRevision: bigint | undefined;
-  refusals: number;
-}
-
-interface WatchResponse {
-  header: { revision: string };
-  watch_id: string;
-  created: boolean;
-  canceled: boolean;
-  cancel_reason: string;
-  events: { type: 'Put' | 'Delete'; kv: IKeyValue }[];
-}
-
-/**
- * The library's one watch primitive: every watch of one etcd3 client (one connection pool) shares
- * one gRPC watch stream, on a member {@link Members} considers healthy.
- *
- * - **Creations are pipelined** with watch ids of our own (etcd ≥ 3.4), where etcd3 sends one and
- *   waits for its answer before the next: thousands of waiters register in one round trip's time.
- * - **Liveness**: when the stream has been quiet for 0.5 s, a progress request goes out (answered
- *   by the member at once, without raft); a stream that answers nothing for 1 s is dead (a frozen
- *   or cut-off member keeps its socket open and never says so). It is then replaced on another
- *   member, every watch registered again from "now", and every listener told to re-read.
- * - **Refusals**: a watch refused for permission may have carried a token etcd no longer accepts,
- *   so the token is renewed and the stream replaced once before the watch fails.
- * - Answers for a watch we no longer know (cancelled meanwhile) are ignored.
- */
-class WatchHub {
-  private readonly watches = new Map<string, Registration>();
-  /** Ids of creations sent on the current stream and not yet answered, in the order sent. */
-  private unanswered: string[] = [];
-  private nextId = 1;
-  private stream: DuplexStream<unknown, WatchResponse> | undefined;
-  private endpoint: Endpoint | undefined;
-  private opening: Promise<void> | undefined;
-  private lastHeard = 0;
-  private progressSentAt: number | undefined;
-  private ticker: NodeJS.Timeout | undefined;
-  private lingering: NodeJS.Timeout | undefined;
-  private failures = 0;
-
-  constructor(private readonly members: Members) {}
-
-  watch(target: WatchTarget, listener: WatchListener): Watch {
-    const registration: Registration = { id: String(this.nextId++), target, listener, registered: false, sent: false, startRevision: target.startRevision, refusals: 0 };
-    this.watches.set(registration.id, registration);
-    clearTimeout(this.lingering);
-    if (this.stream) this.create(registration);
-    else void this.open();
-    return { cancel: () => this.cancel(registration) };
-  }
-
-  private cancel(registration: Registration): void {
-    if (this.watches.get(registration.id) !== registration) return;
-    this.watches.delete(registration.id);
-    // etcd handles a stream's requests in order: a cancellation sent before the creation was
-    // answered still finds the watch.
-    if (registration.sent && this.stream) this.send({ cancel_request: { watch_id: registration.id } });
-    if (this.watches.size === 0) {
-      clearTimeout(this.lingering);
-      this.lingering = setTimeout(() => {
-        if (this.watches.size === 0) this.close();
-      }, LINGER_MS);
-      this.lingering.unref();
-    }
-  }
-
-  private create(registration: Registration): void {
-    const { key, rangeEnd, events } = registration.target;
-    this.send({
-      create_request: {
-        key,
-        ...(rangeEnd ? { range_end: rangeEnd } : {}),
-        ...(registration.startRevision === undefined ? {} : { start_revision: registration.startRevision.toString() }),
-        ...(events === 'delete' ? { filters: ['Noput'] } : {}),
-        watch_id: registration.id,
-      },
-    });
-    this.unanswered.push(registration.id);
-    registration.sent = true;
-  }
-
-  private send(request: object): void {
-    try {
-      this.stream?.write(request);
-    } catch {
-      // The stream is closing; its end replaces it.
-    }
-  }
-
-  /** Opens a stream on the healthiest member and registers every watch on it. */
-  private open(): Promise<void> {
-    this.opening ??= (async () => {
-      const endpoint = this.members.order()[0]!;
-      let stream: DuplexStream<unknown, WatchResponse>;
-      try {
-        stream = await endpoint.stream<unknown, WatchResponse>('Watch', 'watch');
-      } catch {
-        this.opening = undefined;
-        this.members.suspect(endpoint);
-        return this.reopenLater();
-      }
-      this.opening = undefined;
-      if (this.watches.size === 0) {
-        discardStream(stream);
-        return;
-      }
-      this.stream = stream;
-      this.endpoint = endpoint;
-      this.unanswered = [];
-      this.lastHeard = performance.now();
-      this.progressSentAt = undefined;
-      stream.on('data', res => this.onResponse(stream, res));
-      stream.on('error', () => this.onBroken(stream, false));
-      stream.on('end', () => this.onBroken(stream, false));
-      for (const registration of this.watches.values()) this.create(registration);
-      this.ticker = setInterval(() => this.checkLiveness(stream), PROGRESS_AFTER_MS / 2);
-      this.ticker.unref();
-    })();
-    return this.opening;
-  }
-
-  private checkLiveness(stream: DuplexStream<unknown, WatchResponse>): void {
-    if (stream !== this.stream) return;
-    const now = performance.now();
-    if (this.progressSentAt !== undefined) {
-      if (now - this.progressSentAt >= SILENCE_MS && this.lastHeard < this.progressSentAt) this.onBroken(stream, true);
-      return;
-    }
-    if (now - this.lastHeard >= PROGRESS_AFTER_MS) {
-      this.progressSentAt = now;
-      this.send({ progress_request: {} });
-    }
-  }
-
-  private onResponse(stream: DuplexStream<unknown, WatchResponse>, res: WatchResponse): void {
-    if (stream !== this.stream) return;
-    this.lastHeard = performance.now();
-    this.progressSentAt = undefined;
-    this.failures = 0;
-    if (this.endpoint) this.members.answered(this.endpoint);
-    let id = res.watch_id;
-    if (res.created) {
-      // etcd answers creations in the order sent. Some versions answer a refused creation with
-      // watch id -1 instead of ours: it is then the oldest creation not yet answered.
-      const at = this.unanswered.indexOf(id);
-      if (at >= 0) this.unanswered.splice(at, 1);
-      else id = this.unanswered.shift() ?? id;
-    }
-    const registration = this.watches.get(id);
-    if (!registration) return; // a progress report, or an answer for a watch cancelled meanwhile
-    const revision = BigInt(res.header.revision);
-    if (res.canceled) return this.onRefused(registration, res.cancel_reason);
-    if (res.created) {
-      registration.registered = true;
-      registration.refusals = 0;
-      registration.listener.synced(revision, registration.startRevision !== undefined);
-    }
-    if (res.events.length > 0) {
-      registration.listener.events(
-        res.events.map(e => ({ type: e.type === 'Delete' ? 'delete' : 'put', kv: e.kv })),
-        revision,
-      );
-    }
-  }
-
-  /** etcd cancelled a watch we did not cancel: refused at creation, or (rarely) dropped later. */
-  private onRefused(registration: Registration, reason: string): void {
-    registration.registered = registration.sent = false;
-    registration.startRevision = undefined;
-    const error = new Error(reason || 'etcd cancelled the watch');
-    if (isPermissionError(error) || isStaleToken(error)) {
-      if (++registration.refusals > MAX_REFUSALS) {
-        this.watches.delete(registration.id);
-        registration.listener.failed?.(new PermissionDeniedError('watch a key', { cause: error }));
-        return;
-      }
-      // Perhaps a token etcd forgot: authenticate again on a new stream, which registers it again.
-      this.members.invalidateToken();
-      if (this.stream) this.onBroken(this.stream, false);
-      return;
-    }
-    // Anything else (e.g. a compacted start revision): register again from now; the owner re-reads.
-    setTimeout(() => {
-      if (this.watches.get(registration.id) === registration && this.stream) this.create(registration);
-    }, RECONNECT_MIN_MS).unref();
-  }
-
-  /** The stream ended, failed, or went silent: replace it, on another member if this one is suspect. */
-  private onBroken(stream: DuplexStream<unknown, WatchResponse>, silent: boolean): void {
-    if (stream !== this.stream) return;
-    this.stream = undefined;
-    clearInterval(this.ticker);
-    if (silent && this.endpoint) this.members.suspect(this.endpoint);
-    this.endpoint = undefined;
-    discardStream(stream);
-    for (const registration of this.watches.values()) {
-      registration.registered = registration.sent = false;
-      registration.startRevision = undefined;
-    }
-    if (this.watches.size === 0) return;
-    this.failures++;
-    if (silent || this.failures === 1) void this.open();
-    else void this.reopenLater();
-  }
-
-  private async reopenLater(): Promise<void> {
-    const delay = Math.min(RECONNECT_MAX_MS, RECONNECT_MIN_MS * 2 ** Math.min(this.failures, 6)) * (0.5 + Math.random());
-    this.failures++;
-    await pause(delay);
-    if (this.watches.size > 0 && !this.stream) await this.open();
-  }
-
-  private close(): void {
-    clearInterval(this.ticker);
-    const stream = this.stream;
-    this.stream = undefined;
-    this.endpoint = undefined;
-    if (stream) discardStream(stream);
-  }
-}
-
 const hubs = new WeakMap<Members, WatchHub>();
 
 /**
- * Watches `target` through `client`'s shared watch stream, from "now": etcd registers it as a synced
+ * Watches `target` through `client`'s shared watch stream, from "now" (or `target.startRevision`): etcd registers it as a synced
  * watcher and delivers events at once (a watch from a past revision is served by etcd's catch-up
  * loop, every 100 ms). Callers re-read etcd after each `synced` to close the gap before it.
  */
@@ -300,4 +53,12 @@ export function watch(client: Namespace, target: WatchTarget, listener: WatchLis
   let hub = hubs.get(members);
   if (!hub) hubs.set(members, (hub = new WatchHub(members)));
   return hub.watch(target, listener);
+}
+
+/**
+ * @internal The member (`host:port`) that serves `client`'s watch stream now, if one is open: for
+ * tests that freeze exactly that member.
+ */
+export function watchStreamEndpoint(client: Namespace): string | undefined {
+  return hubs.get(membersOf(client))?.endpointId;
 }

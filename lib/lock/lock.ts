@@ -9,15 +9,23 @@ import type { Hold } from './hold.js';
 export class Lock implements AsyncDisposable {
   private unlocked = false;
 
+  /** @internal The hold this handle shares with the handles that re-entered it. */
+  readonly hold: Hold;
+
   /** @internal */
-  constructor(readonly hold: Hold) {}
+  constructor(hold: Hold) {
+    this.hold = hold;
+  }
 
   /** The lock's name. */
   get name(): string {
     return this.hold.entry.name;
   }
 
-  /** Our key in etcd, relative to the client's namespace: `<name>/<lease id in hex>`. */
+  /**
+   * Our key in etcd, relative to the client's namespace: `<name>/<lease id in hex>`, or
+   * `<name>/<lease id in hex>_<n>` when the same session waits for the same name more than once.
+   */
   get key(): string {
     return this.hold.entry.key;
   }

@@ -12,9 +12,15 @@ import { validateName, validateSignal, validateTimeout } from '../util/validate.
 
 /** Options of {@link Mutex.lock} and {@link Mutex.withLock}. */
 export interface LockOptions {
-  /** Stops waiting: `lock()` rejects with `signal.reason` after deleting our key. Default: none. */
+  /**
+   * Stops waiting: `lock()` rejects with `signal.reason` once our key is deleted (or, if etcd does
+   * not answer within a second, while its deletion goes on in the background). Default: none.
+   */
   signal?: AbortSignal;
-  /** Gives up after this many ms with a {@link LockTimeoutError}, after deleting our key. Default: wait forever. */
+  /**
+   * Gives up after this many ms with a {@link LockTimeoutError}, deleting our key as on abort; `0`
+   * tries once and never waits. Default: wait forever.
+   */
   timeout?: number;
   /**
    * Ends the hold this many ms after the grant even if this process is alive: the lock's `signal`
@@ -65,7 +71,8 @@ export class Mutex {
    *
    * @throws {LockTimeoutError} `timeout` elapsed first; our key was deleted.
    * @throws `signal.reason` the signal aborted; our key was deleted.
-   * @throws {OwnershipLostError} our key vanished while we waited (lease lost, key deleted).
+   * @throws {OwnershipLostError} our key was deleted while we waited, the lease still alive (`reason: 'deleted'`).
+   * @throws {LeaseLostError} the session's lease was revoked or expired while we waited.
    * @throws {SessionClosedError} the session is closed.
    * @throws {EtcdUnavailableError} etcd could not be reached.
    */

@@ -86,10 +86,7 @@ export class BoundedHold {
         },
         write: true,
       });
-      if (!moved.succeeded) {
-        ticket.markDeleted();
-        throw ticket.signal.reason;
-      }
+      if (!moved.succeeded) throw new OwnershipLostError(ticket.name, ticket.key, 'deleted');
     } catch (error) {
       revoke(ticket, granted.ID);
       throw error;
@@ -114,7 +111,7 @@ export class BoundedHold {
     if (!this.keeper && this.end - this.ttl * 1000 > now()) {
       // Renewal had stopped: the lease runs out at the old end unless renewed now.
       const renewed = await keepAliveOnce(this.ticket.session.client, this.lease, this.ticket.session.ctx.callTimeout);
-      if (!(renewed.ttl > 0)) this.ticket.markDeleted();
+      if (!(renewed.ttl > 0)) this.leaseLost('revoked', undefined);
       this.signal.throwIfAborted();
       this.lastAckSentAt = renewed.sentAt;
     }
@@ -144,7 +141,7 @@ export class BoundedHold {
     try {
       const last = await keepAliveOnce(this.ticket.session.client, this.lease, this.ticket.session.ctx.callTimeout);
       if (last.ttl > 0) this.lastAckSentAt = last.sentAt;
-      else this.ticket.markDeleted();
+      else this.leaseLost('revoked', undefined);
     } catch {
       // Not renewed: the lease (and key) may go before the end; the ticket's watch tells.
     }
@@ -154,7 +151,6 @@ export class BoundedHold {
   private leaseLost(reason: LeaseLossReason, cause: unknown): void {
     const lost = new LeaseLostError(BigInt(this.lease).toString(16), reason, { cause });
     this.stop(new OwnershipLostError(this.ticket.name, this.ticket.key, 'session', { cause: lost }));
-    this.ticket.markDeleted();
   }
 
   private at(when: number, fn: () => void): void {

@@ -3,10 +3,10 @@ import { OwnershipLostError, PermissionDeniedError } from '../errors.js';
 import { callEtcd, type CallContext } from '../etcd/call.js';
 import { isLeaseGone } from '../etcd/classify.js';
 import { Keyspace } from '../etcd/keyspace.js';
-import { watch, type Watch } from '../etcd/watch.js';
 import type { LeaseBound, Session } from '../session/session.js';
 import { pause } from '../util/abort.js';
 import { keyOf, prefixOf } from './layout.js';
+import { OwnKeyGuard } from './own-key.js';
 import { pageOf, pageRequest, type Page } from './read.js';
 import type { Entry, Rule } from './rule.js';
 
@@ -55,10 +55,9 @@ export class Ticket implements LeaseBound {
   private readonly lost = new AbortController();
   private value: Buffer;
   private creation: Promise<unknown> | undefined;
-  /** The creation failed without an answer: the key may still appear later. */
-  private creationUncertain = false;
-  private ownWatch: Watch | undefined;
-  private guardTimer: NodeJS.Timeout | undefined;
+  /** A write of our key went unanswered: etcd may still apply it later (see {@link LATE_COMMIT_MS}). */
+  private lateWrites = false;
+  private ownKey: OwnKeyGuard | undefined;
   private releasing: Promise<void> | undefined;
 
   constructor(
@@ -131,9 +130,7 @@ export class Ticket implements LeaseBound {
       this.live(BigInt(existing.create_revision));
       return this.read(rule);
     });
-    this.creation = created.catch((error: unknown) => {
-      if (this.stateNow.kind === 'creating' && !(error instanceof PermissionDeniedError)) this.creationUncertain = true;
-    });
+    this.creation = created.catch(() => undefined);
     return created;
   }
 
@@ -197,14 +194,20 @@ export class Ticket implements LeaseBound {
     await this.release().catch(() => undefined);
   }
 
-  /** Marks the ticket lost (the key was found gone by someone reading it). */
-  markDeleted(): void {
-    this.end('deleted');
-  }
-
-  private async call<T>(ctx: CallContext, operation: string, method: 'txn' | 'range', request: unknown, signal?: AbortSignal): Promise<T> {
+  /**
+   * One KV call on our key. `hedge`: whether copies may be in flight at once (a read, or a delete
+   * guarded by our create revision); never for a create-if-absent, an update or a delete guarded by
+   * the lease alone, whose late copy could act after our next step.
+   */
+  private async call<T>(ctx: CallContext, operation: string, method: 'txn' | 'range', request: unknown, signal?: AbortSignal, hedge = method === 'range'): Promise<T> {
     try {
-      return await callEtcd<T>(this.session.client, ctx, operation, { service: 'KV', method, request, write: method === 'txn' }, signal);
+      return await callEtcd<T>(
+        this.session.client,
+        ctx,
+        operation,
+        { service: 'KV', method, request, write: method === 'txn', hedge, uncertain: () => (this.lateWrites = true) },
+        signal,
+      );
     } catch (error) {
       // A write on our lease refused because the lease is gone ends the session: its typed reason.
       throw isLeaseGone(error) ? this.session.leaseGone(error) : error;
@@ -219,40 +222,15 @@ export class Ticket implements LeaseBound {
   /**
    * Starts watching our key for deletion: at once (a waiter), or `delayMs` from now if the ticket
    * is still live then (a hold granted at once: the shortest holds, as in "lock order-<id>" code,
-   * then cost no watch at all). The watch starts from just past our key's creation, so a deletion
-   * during the delay is delivered when it starts, from etcd's catch-up loop (within 100 ms).
+   * then cost no watch at all). See {@link OwnKeyGuard}.
    */
   guard(delayMs = 0): void {
-    if (this.ownWatch || this.guardTimer || this.stateNow.kind !== 'live') return;
-    const { createRevision } = this.stateNow;
-    if (delayMs === 0) return this.watchOwnKey(createRevision);
-    this.guardTimer = setTimeout(() => {
-      this.guardTimer = undefined;
-      this.watchOwnKey(createRevision);
-    }, delayMs);
-    this.guardTimer.unref();
-  }
-
-  /**
-   * Watches our key for its whole life, from just after its creation: a deletion at any later
-   * revision reaches us (and none of an earlier key of the same name can). Its deletion means
-   * ownership is gone. When the watch had to be registered again from "now" (its stream was
-   * replaced), a read closes the gap.
-   */
-  private watchOwnKey(createRevision: bigint): void {
-    if (this.signal.aborted) return;
-    this.ownWatch = watch(
-      this.session.client,
-      { key: this.keyspace.key(this.key), events: 'delete', startRevision: createRevision + 1n },
-      {
-        synced: (_revision, gapFree) => {
-          if (!gapFree && !this.signal.aborted) void this.confirm();
-        },
-        events: events => {
-          if (events.some(e => e.type === 'delete')) this.end('deleted');
-        },
-      },
-    );
+    if (this.ownKey || this.stateNow.kind !== 'live') return;
+    this.ownKey = new OwnKeyGuard(this.session.client, this.keyspace.key(this.key), this.stateNow.createRevision, {
+      deleted: () => this.end('deleted'),
+      confirm: () => this.confirm(),
+    });
+    this.ownKey.start(delayMs);
   }
 
   /** Reads our key once, retrying while etcd is unavailable, to see that it is still ours. */
@@ -272,8 +250,7 @@ export class Ticket implements LeaseBound {
     if (this.lost.signal.aborted) return;
     const createRevision = this.stateNow.kind === 'creating' ? undefined : this.stateNow.createRevision;
     this.stateNow = { kind: 'ended', reason, createRevision };
-    clearTimeout(this.guardTimer);
-    this.ownWatch?.cancel();
+    this.ownKey?.cancel();
     this.session.detach(this);
     this.lost.abort(
       reason === 'released'
@@ -295,9 +272,9 @@ export class Ticket implements LeaseBound {
       if (!(error instanceof PermissionDeniedError)) this.deleteInBackground(DELETE_RETRY_MIN_MS);
       throw error;
     }
-    // A creation that may still commit keeps the slot (so no later key takes this name) and is
+    // A creation that may still be applied keeps the slot (so no later key takes this name), and is
     // swept once more after it can no longer appear.
-    if (this.creationUncertain) this.deleteInBackground(LATE_COMMIT_MS);
+    if (this.lateWrites) this.deleteInBackground(LATE_COMMIT_MS);
     else this.session.releaseSlot(this.prefix, this.slot);
   }
 
@@ -310,7 +287,7 @@ export class Ticket implements LeaseBound {
       known !== undefined
         ? { key, target: 'Create' as const, result: 'Equal' as const, create_revision: known.toString() }
         : { key, target: 'Lease' as const, result: 'Equal' as const, lease: this.session.lease };
-    await this.call(this.session.ctx, `delete ${this.key}`, 'txn', { compare: [guard], success: [{ request_delete_range: { key } }] });
+    await this.call(this.session.ctx, `delete ${this.key}`, 'txn', { compare: [guard], success: [{ request_delete_range: { key } }] }, undefined, known !== undefined);
   }
 
   /** Keeps trying to delete our key until it is gone or the session ends (its lease then removes it). */

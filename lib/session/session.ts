@@ -71,7 +71,7 @@ export class Session implements AsyncDisposable {
     const granting: CallContext = { ...ctx, callTimeout: Math.max(callTimeout, timeout) };
     const scope = withScope(signal, timeout, () => new EtcdUnavailableError(`grant a lease within ${timeout} ms`));
     const revoke = (id: string): void => {
-      callEtcd(client, ctx, `revoke lease ${id}`, { service: 'Lease', method: 'leaseRevoke', request: { ID: id }, write: true }).catch(() => undefined);
+      callEtcd(client, ctx, `revoke lease ${id}`, { service: 'Lease', method: 'leaseRevoke', request: { ID: id }, write: true, hedge: true }).catch(() => undefined);
     };
     try {
       scope.signal.throwIfAborted();
@@ -83,7 +83,7 @@ export class Session implements AsyncDisposable {
           client,
           granting,
           'grant a lease',
-          { service: 'Lease', method: 'leaseGrant', request: { TTL: ttl, ID: 0 }, write: true, discard: extra => revoke(extra.ID) },
+          { service: 'Lease', method: 'leaseGrant', request: { TTL: ttl, ID: 0 }, write: true, hedge: true, discard: extra => revoke(extra.ID) },
           scope.signal,
         ),
         scope.signal,
@@ -193,6 +193,7 @@ export class Session implements AsyncDisposable {
         method: 'leaseRevoke',
         request: { ID: this.lease },
         write: true,
+        hedge: true,
       });
     } catch (error) {
       // Gone already, or the client was closed first: its lease expires by itself then.

@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { ExitCode } from '../../lib/cli/exit-codes.js';
 import { client, etcdctl, etcdctlProcess, keysUnder, lineMatching, uniqueName, waitForKeys } from '../support/etcd.js';
+import { given } from '../support/capabilities.js';
 import { cli } from './run.js';
 
 /** A shell command that prints `held <vars>` once it runs, then waits for a line on stdin. */
@@ -26,7 +27,7 @@ describe('etcd-concurrency lock', () => {
     expect(await keysUnder(c, `${name}/`)).toEqual([]);
   });
 
-  it('excludes `etcdctl lock` and another CLI on the same name, and serves them in arrival order', async () => {
+  given('localEtcdctl').it('excludes `etcdctl lock` and another CLI on the same name, and serves them in arrival order', async () => {
     const c = client();
     const name = uniqueName('cli');
     const first = cli(['lock', name, '--', ...holdUntilInput]);
@@ -55,7 +56,7 @@ describe('etcd-concurrency lock', () => {
     expect(await second.exited).toBe(0);
   });
 
-  it('on loss (lease revoked by someone else) sends SIGTERM to the command and exits with the lock-lost code', async () => {
+  given('etcdctl').it('on loss (lease revoked by someone else) sends SIGTERM to the command and exits with the lock-lost code', async () => {
     const c = client();
     const name = uniqueName('cli');
     const run = cli(['lock', name, '--', ...exitOnTerm]);
@@ -67,7 +68,7 @@ describe('etcd-concurrency lock', () => {
     expect(await keysUnder(c, `${name}/`)).toEqual([]);
   });
 
-  it('on loss sends SIGKILL to a command that ignores SIGTERM once the grace period is over', async () => {
+  given('etcdctl').it('on loss sends SIGKILL to a command that ignores SIGTERM once the grace period is over', async () => {
     const name = uniqueName('cli');
     const run = cli(['lock', name, '--grace', '300ms', '--', 'sh', '-c', 'trap "echo ignoring SIGTERM" TERM; echo "ready $ETCD_LEASE_ID"; while :; do sleep 0.05; done']);
     const lease = (await run.line(/^ready /)).split(' ')[1]!;
@@ -76,7 +77,7 @@ describe('etcd-concurrency lock', () => {
     expect(run.stderr()).toMatch(/did not stop within 300 ms: sending SIGKILL/);
   });
 
-  it('also stops the command when its key is deleted by hand', async () => {
+  given('etcdctl').it('also stops the command when its key is deleted by hand', async () => {
     const name = uniqueName('cli');
     const run = cli(['lock', name, '--', ...exitOnTerm]);
     await run.line(/^ready /);
@@ -97,7 +98,7 @@ describe('etcd-concurrency lock', () => {
     expect(await keysUnder(c, `${name}/`)).toEqual([]);
   });
 
-  it('a signal while waiting stops the wait: the command never runs, no key is left, exit 128+N', async () => {
+  given('localEtcdctl').it('a signal while waiting stops the wait: the command never runs, no key is left, exit 128+N', async () => {
     const c = client();
     const name = uniqueName('cli');
     const holder = etcdctlProcess(['lock', name]);
@@ -111,7 +112,7 @@ describe('etcd-concurrency lock', () => {
     expect((await keysUnder(c, `${name}/`)).length).toBe(1);
   });
 
-  it('gives up after --timeout with the timed-out code, without running the command or leaving its key', async () => {
+  given('localEtcdctl').it('gives up after --timeout with the timed-out code, without running the command or leaving its key', async () => {
     const c = client();
     const name = uniqueName('cli');
     const holder = etcdctlProcess(['lock', name]);
@@ -136,7 +137,7 @@ describe('etcd-concurrency lock', () => {
 describe('etcd-concurrency elect', () => {
   const leadUntilInput = ['sh', '-c', 'echo "leading $ETCD_ELECTION_KEY $ETCD_ELECTION_REV $ETCD_FENCING_TOKEN"; read x; exit 3'];
 
-  it('runs the command only while leader, after `etcdctl elect` and an earlier CLI candidate step down, in campaign order', async () => {
+  given('localEtcdctl').it('runs the command only while leader, after `etcdctl elect` and an earlier CLI candidate step down, in campaign order', async () => {
     const c = client();
     const name = uniqueName('cli-elect');
     const first = etcdctlProcess(['elect', name, 'etcdctl-candidate']);
@@ -164,7 +165,7 @@ describe('etcd-concurrency elect', () => {
     expect(await keysUnder(c, `${name}/`)).toEqual([]);
   });
 
-  it('stops the command and exits with the lost code when leadership is lost', async () => {
+  given('etcdctl').it('stops the command and exits with the lost code when leadership is lost', async () => {
     const c = client();
     const name = uniqueName('cli-elect');
     const run = cli(['elect', name, 'me', '--', ...exitOnTerm]);
@@ -176,7 +177,7 @@ describe('etcd-concurrency elect', () => {
     expect(await keysUnder(c, `${name}/`)).toEqual([]);
   });
 
-  it('gives up campaigning after --timeout with the timed-out code', async () => {
+  given('localEtcdctl').it('gives up campaigning after --timeout with the timed-out code', async () => {
     const c = client();
     const name = uniqueName('cli-elect');
     const leader = etcdctlProcess(['elect', name, 'incumbent']);
@@ -189,7 +190,7 @@ describe('etcd-concurrency elect', () => {
 });
 
 describe('etcd-concurrency status', () => {
-  it('lists the holder and every waiter in queue order, with lease, TTL, create revision and value; not longer names', async () => {
+  given('localEtcdctl').it('lists the holder and every waiter in queue order, with lease, TTL, create revision and value; not longer names', async () => {
     const c = client();
     const name = uniqueName('cli');
     const holder = cli(['lock', name, '--ttl', '30', '--', ...holdUntilInput]);

@@ -20,7 +20,7 @@ import {
   client,
   completion,
   defer,
-  etcdctl,
+  endpoints,
   etcdctlProcess,
   fixture,
   keysUnder,
@@ -31,6 +31,8 @@ import {
   waitForNoKeys,
 } from '../support/etcd.js';
 import { startCluster, type Member } from '../../harness/cluster.js';
+import { given } from '../support/capabilities.js';
+import { revokeLease } from '../support/faults.js';
 
 type Observed = LeaderInfo | undefined;
 
@@ -278,7 +280,7 @@ describe('Election', () => {
       const name = uniqueName('election');
       const s = await session(c);
       const leadership = await new Election(s, name).campaign('v1');
-      await etcdctl(['lease', 'revoke', s.leaseId]);
+      await revokeLease(endpoints(), s.leaseId);
       const reason = await aborted(leadership.signal);
       expect(reason).toBeInstanceOf(OwnershipLostError);
       await expect(leadership.proclaim('v2')).rejects.toBeInstanceOf(NotLeaderError);
@@ -422,7 +424,7 @@ describe('Election', () => {
     await leadership.resign();
   });
 
-  it('observe keeps going across a watch reconnect and a compaction, never going back', async () => {
+  given('ownClusters').it('observe keeps going across a watch reconnect and a compaction, never going back', async () => {
     // A private cluster: the observer talks to member 1 only, which we kill and restart.
     const cluster = await startCluster({ size: 3 });
     defer(() => cluster.stop());
@@ -472,7 +474,7 @@ describe('Election', () => {
     expect(code).toBe(0);
   });
 
-  describe('interop with etcdctl elect', () => {
+  given('localEtcdctl').describe('interop with etcdctl elect', () => {
     it('`etcdctl elect N V` leads; our observer sees it and our campaign follows it', async () => {
       const c = client();
       const name = uniqueName('elect');

@@ -28,6 +28,8 @@ import {
   waitForKeys,
   waitForNoKeys,
 } from '../support/etcd.js';
+import { given } from '../support/capabilities.js';
+import { revokeLease } from '../support/faults.js';
 
 /** What an elector did, in order, with a way to wait for the next matching entry. */
 class Log {
@@ -84,7 +86,7 @@ function elector(
 }
 
 describe('LeaderElector', () => {
-  it('leads alone, and stop() resigns: signal aborted as released, onStoppedLeading, no key left', async () => {
+  given('etcdctl').it('leads alone, and stop() resigns: signal aborted as released, onStoppedLeading, no key left', async () => {
     const c = client();
     const name = uniqueName('elector');
     const { elector: a, log } = elector(c, name, 'a');
@@ -142,7 +144,7 @@ describe('LeaderElector', () => {
     await a.start();
     await log.until(/^started/);
     const first = log.leaderships[0]!;
-    await etcdctl(['lease', 'revoke', first.leaseId]);
+    await revokeLease(endpoints(), first.leaseId);
     await log.until(/^started/, 2);
     const second = log.leaderships[1]!;
     expect(second.leaseId).not.toBe(first.leaseId);
@@ -163,7 +165,7 @@ describe('LeaderElector', () => {
     await logA.until(/^started/);
     await b.start();
     const [, [waitingKey]] = (await waitForKeys(c, `${name}/`, 2)) as [unknown, [string, bigint]];
-    await etcdctl(['lease', 'revoke', waitingKey.slice(name.length + 1)]);
+    await revokeLease(endpoints(), waitingKey.slice(name.length + 1));
     // b comes back with a new key (a new lease) behind a.
     const keys = await waitForKeysOtherThan(c, name, waitingKey);
     expect(keys).toHaveLength(2);
@@ -279,7 +281,7 @@ describe('LeaderElector', () => {
     expect(code).toBe(0);
   });
 
-  it('healthy() is false while it leads with its keepalive overdue (etcd frozen), and true again after', async () => {
+  given('ownClusters').it('healthy() is false while it leads with its keepalive overdue (etcd frozen), and true again after', async () => {
     const cluster = await startCluster({ size: 1 });
     defer(() => cluster.stop());
     const member = cluster.members[0]!;

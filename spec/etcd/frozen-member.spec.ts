@@ -1,9 +1,11 @@
 import { Etcd3 } from 'etcd3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startCluster, type Cluster, type Member } from '../../harness/cluster.js';
 import { Mutex, Session, type Lock } from '../../lib/index.js';
 import { keysUnder, uniqueName, waitForKeys } from '../support/etcd.js';
-import { leaderOf, watchStreamsPerMember } from '../support/faults.js';
+import { watchStreamEndpoint } from '../../lib/etcd/watch.js';
+import { given } from '../support/capabilities.js';
+import { leaderOf } from '../support/faults.js';
 
 /**
  * A frozen member (SIGSTOP: it keeps its sockets and answers nothing) while a quorum is up: every
@@ -18,13 +20,6 @@ const CHAIN_BOUND_MS = 2 * ELECTION_TIMEOUT_MS + 1000 + 1500 + 500;
 
 let cluster: Cluster;
 const clients: Etcd3[] = [];
-beforeAll(async () => {
-  cluster = await startCluster();
-});
-afterAll(async () => {
-  for (const c of clients) c.close();
-  await cluster?.stop();
-});
 
 /** A plain etcd3 client: the library must not need any particular client options to ride this out. */
 function plainClient(): Etcd3 {
@@ -39,14 +34,15 @@ async function holderOf(name: string): Promise<Lock> {
 }
 
 /** Two waiters on another client (so one watch stream), queued in order; their keys in queue order. */
-async function waitersOf(name: string): Promise<{ waiters: Promise<Lock>[]; order: [string, bigint][] }> {
-  const waiterSession = await Session.create(plainClient(), { ttl: 10 });
+async function waitersOf(name: string): Promise<{ waiters: Promise<Lock>[]; order: [string, bigint][]; client: Etcd3 }> {
+  const client = plainClient();
+  const waiterSession = await Session.create(client, { ttl: 10 });
   const waiters: Promise<Lock>[] = [];
   for (let i = 0; i < 2; i++) {
     waiters.push(new Mutex(waiterSession, name).lock());
     await waitForKeys(waiterSession.client, `${name}/`, i + 2);
   }
-  return { waiters, order: (await keysUnder(waiterSession.client, `${name}/`)).slice(1) };
+  return { waiters, order: (await keysUnder(waiterSession.client, `${name}/`)).slice(1), client };
 }
 
 /** Releases the holder, then each waiter in turn; returns ms from `start` to the last waiter's grant. */
@@ -64,19 +60,23 @@ async function runChain(holder: Lock, waiters: Promise<Lock>[], order: [string, 
   return times;
 }
 
-/** The member whose watch-stream count grew after `act`: where the watches `act` opened went. */
-async function memberServing(act: () => Promise<void>): Promise<Member> {
-  const before = await watchStreamsPerMember(cluster);
-  await act();
-  for (;;) {
-    const after = await watchStreamsPerMember(cluster);
-    const grew = cluster.members.filter((m, i) => after[i]! > before[i]!);
-    if (grew.length === 1) return grew[0]!;
-    await new Promise(resolve => setImmediate(resolve));
-  }
+/** The member serving `client`'s watch stream (the library says where it opened it). */
+function memberServing(client: Etcd3): Member {
+  const endpoint = watchStreamEndpoint(client);
+  const member = cluster.members.find(m => endpoint !== undefined && m.clientUrl.endsWith(endpoint));
+  if (!member) throw new Error(`no member serves the watch stream (${String(endpoint)})`);
+  return member;
 }
 
-describe('a frozen etcd member while a quorum is up', () => {
+given('ownClusters').describe('a frozen etcd member while a quorum is up', () => {
+  beforeAll(async () => {
+    cluster = await startCluster();
+  });
+  afterAll(async () => {
+    for (const c of clients) c.close();
+    await cluster?.stop();
+  });
+
   it('the raft leader: unlock resolves, the waiters take their turns in order, within the bound', async () => {
     const name = uniqueName('frozen-leader');
     const holder = await holderOf(name);
@@ -96,10 +96,8 @@ describe('a frozen etcd member while a quorum is up', () => {
   it('the member serving the waiters’ watch stream: they hear of their turn within the bound', async () => {
     const name = uniqueName('frozen-watch');
     const holder = await holderOf(name);
-    let setup!: Awaited<ReturnType<typeof waitersOf>>;
-    const member = await memberServing(async () => {
-      setup = await waitersOf(name);
-    });
+    const setup = await waitersOf(name);
+    const member = memberServing(setup.client);
     const leader = await leaderOf(cluster);
     member.freeze();
     const start = performance.now();

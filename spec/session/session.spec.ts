@@ -9,10 +9,12 @@ import {
   Session,
   SessionClosedError,
 } from '../../lib/index.js';
-import { aborted, client, etcdctl, keysUnder, session, uniqueName } from '../support/etcd.js';
+import { aborted, client, endpoints, etcdctl, keysUnder, session, uniqueName } from '../support/etcd.js';
+import { given } from '../support/capabilities.js';
+import { revokeLease } from '../support/faults.js';
 
 describe('Session', () => {
-  it('grants a lease whose hex id etcd knows, with the TTL granted', async () => {
+  given('etcdctl').it('grants a lease whose hex id etcd knows, with the TTL granted', async () => {
     const c = client();
     const s = await session(c, { ttl: 7 });
     expect(s.leaseId).toMatch(/^[0-9a-f]+$/);
@@ -25,7 +27,7 @@ describe('Session', () => {
     expect(s.keepAliveOverdue).toBe(false);
   });
 
-  it('serves many locks on one lease', async () => {
+  given('etcdctl').it('serves many locks on one lease', async () => {
     const c = client();
     const s = await session(c);
     const names = [uniqueName(), uniqueName(), uniqueName()];
@@ -40,7 +42,7 @@ describe('Session', () => {
     const c = client();
     const s = await session(c, { ttl: 30 });
     const lock = await new Mutex(s, uniqueName()).lock();
-    await etcdctl(['lease', 'revoke', s.leaseId]);
+    await revokeLease(endpoints(), s.leaseId);
     const reason = await aborted(s.signal);
     expect(reason).toBeInstanceOf(LeaseLostError);
     expect((reason as LeaseLostError).reason).toBe('revoked');
@@ -55,7 +57,7 @@ describe('Session', () => {
   it('lock() right after an external revoke rejects with LeaseLostError and ends the session at once', async () => {
     const c = client();
     const s = await session(c, { ttl: 30 });
-    await etcdctl(['lease', 'revoke', s.leaseId]);
+    await revokeLease(endpoints(), s.leaseId);
     // Before the next keepalive (10 s away) could tell: etcd refuses the write on the dead lease.
     const error = await new Mutex(s, uniqueName()).lock().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(LeaseLostError);
@@ -63,7 +65,7 @@ describe('Session', () => {
     expect(s.signal.reason).toBe(error);
   });
 
-  it('close() revokes the lease: keys go at once, signals abort with SessionClosedError', async () => {
+  given('etcdctl').it('close() revokes the lease: keys go at once, signals abort with SessionClosedError', async () => {
     const c = client();
     const s = await Session.create(c, { ttl: 30 });
     const name = uniqueName();
@@ -78,7 +80,7 @@ describe('Session', () => {
     await lock.unlock(); // releasing a lock of a closed session is harmless
   });
 
-  it('supports await using', async () => {
+  given('etcdctl').it('supports await using', async () => {
     const c = client();
     let leaseId = '';
     {
@@ -86,6 +88,19 @@ describe('Session', () => {
       leaseId = s.leaseId;
     }
     await expect(etcdctl(['lease', 'timetolive', leaseId])).resolves.toContain('already expired');
+  });
+
+  it('closing a session after its client was closed is a no-op (await using at the end of a scope)', async () => {
+    const c = new Etcd3({ hosts: endpoints() });
+    const name = uniqueName('closed-client');
+    let signal: AbortSignal;
+    {
+      await using s = await Session.create(c, { ttl: 30 });
+      signal = s.signal;
+      await (await new Mutex(s, name).lock()).unlock();
+      c.close();
+    }
+    expect(await aborted(signal)).toBeInstanceOf(SessionClosedError);
   });
 
   describe('bad input', () => {

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { watch } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { startCluster, type Cluster, type ClusterOptions } from '../../harness/cluster.js';
+import { etcdctlBinaryName } from '../../harness/environment.js';
 
 /** An etcd user the tests log in as. */
 export interface User {
@@ -46,7 +47,7 @@ export function secretPassword(label: string): string {
 export function etcdctlOn(endpoints: string[], args: string[], input?: string, extra: string[] = []): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = execFile(
-      'etcdctl',
+      etcdctlBinaryName(),
       [`--endpoints=${endpoints.join(',')}`, ...extra, ...args],
       { env: { ...process.env, ETCDCTL_API: '3' } },
       (error, stdout, stderr) => {

@@ -5,6 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { Etcd3, type IOptions, type Namespace } from 'etcd3';
 import { afterEach, inject } from 'vitest';
 import { Session, type SessionOptions } from '../../lib/index.js';
+import { etcdctlBinaryName } from '../../harness/environment.js';
+import { capabilities, unmet } from './capabilities.js';
 
 /** The endpoints of the cluster the suite shares. */
 export function endpoints(): string[] {
@@ -86,23 +88,41 @@ export function aborted(signal: AbortSignal): Promise<unknown> {
   return new Promise(resolve => signal.addEventListener('abort', () => resolve(signal.reason), { once: true }));
 }
 
-/** Runs `etcdctl` (API v3) against the shared cluster and returns its output. */
+/**
+ * The command line that runs `etcdctl args` against `endpoints` (the shared cluster by default): the
+ * local binary, or, in testcontainers mode without one, the etcdctl inside the etcd container
+ * (`docker exec`, where the cluster is at 127.0.0.1:2379). Throws a one-line error when neither
+ * exists: guard such tests with `given('etcdctl')` (spec/support/capabilities.ts).
+ */
+function etcdctlCommand(args: string[], on: string[] | undefined): [string, string[]] {
+  const can = capabilities();
+  if (can.localEtcdctl) return [etcdctlBinaryName(), [`--endpoints=${(on ?? endpoints()).join(',')}`, ...args]];
+  if (can.etcdctl === 'container' && on === undefined) {
+    return ['docker', ['exec', '-i', can.container!, 'etcdctl', '--endpoints=http://127.0.0.1:2379', ...args]];
+  }
+  throw new Error(`etcdctl ${args[0] ?? ''}: ${unmet(on === undefined ? 'etcdctl' : 'localEtcdctl') ?? 'cannot run here'}`);
+}
+
+/** Runs `etcdctl` (API v3) against the shared cluster (or `endpoints`) and returns its output. */
 export async function etcdctl(args: string[], options: { input?: string; endpoints?: string[] } = {}): Promise<string> {
-  const child = spawn('etcdctl', [`--endpoints=${(options.endpoints ?? endpoints()).join(',')}`, ...args], {
-    env: { ...process.env, ETCDCTL_API: '3' },
-  });
+  const [command, argv] = etcdctlCommand(args, options.endpoints);
+  const child = spawn(command, argv, { env: { ...process.env, ETCDCTL_API: '3' } });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-  if (options.input !== undefined) child.stdin.end(options.input);
-  const [code] = (await once(child, 'exit')) as [number | null];
+  child.stdin.end(options.input ?? '');
+  const [code] = (await Promise.race([once(child, 'exit'), once(child, 'error').then(([e]) => Promise.reject(e as Error))])) as [number | null];
   if (code !== 0) throw new Error(`etcdctl ${args.join(' ')} exited ${code}: ${out}`);
   return out;
 }
 
-/** Starts `etcdctl` without waiting for it (e.g. `etcdctl lock`), killed after the test. */
+/**
+ * Starts `etcdctl` without waiting for it (e.g. `etcdctl lock`), killed after the test. Needs etcdctl
+ * on this host (`given('localEtcdctl')`): a test signals it, and `docker exec` would not pass that on.
+ */
 export function etcdctlProcess(args: string[]): ChildProcess {
-  const child = spawn('etcdctl', [`--endpoints=${endpoints().join(',')}`, ...args], {
+  if (!capabilities().localEtcdctl) throw new Error(`etcdctl ${args[0] ?? ''}: ${unmet('localEtcdctl')}`);
+  const child = spawn(etcdctlBinaryName(), [`--endpoints=${endpoints().join(',')}`, ...args], {
     env: { ...process.env, ETCDCTL_API: '3' },
     stdio: ['pipe', 'pipe', 'pipe'],
   });

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import type { Etcd3, Namespace } from 'etcd3';
+import { Etcd3, type Namespace } from 'etcd3';
+import { etcdctlBinaryName, etcdctlRuns } from '../../harness/environment.js';
 import type { Cluster, Member } from '../../harness/cluster.js';
 
 /**
@@ -74,9 +75,15 @@ export async function compactNow(client: Etcd3): Promise<bigint> {
   return BigInt(header.revision);
 }
 
-/** Runs `etcdctl` (API v3) against `endpoints`; resolves with its output. (No vitest here: fixtures use this file too.) */
-async function etcdctl(args: string[], endpoints: string[]): Promise<string> {
-  const child = spawn('etcdctl', [`--endpoints=${endpoints.join(',')}`, ...args], { env: { ...process.env, ETCDCTL_API: '3' } });
+/**
+ * Runs `etcdctl` (API v3) against `endpoints`; resolves with its output, or undefined when there is no
+ * etcdctl here. (No vitest here: fixtures use this file too.)
+ */
+let etcdctlHere: boolean | undefined;
+async function etcdctl(args: string[], endpoints: string[]): Promise<string | undefined> {
+  etcdctlHere ??= etcdctlRuns();
+  if (!etcdctlHere) return undefined;
+  const child = spawn(etcdctlBinaryName(), [`--endpoints=${endpoints.join(',')}`, ...args], { env: { ...process.env, ETCDCTL_API: '3' } });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
@@ -85,14 +92,30 @@ async function etcdctl(args: string[], endpoints: string[]): Promise<string> {
   return out;
 }
 
-/** `etcdctl lease revoke`: an operator revokes a lease (every key on it is deleted at once). */
-export async function revokeLease(endpoints: string[], leaseIdHex: string): Promise<void> {
-  await etcdctl(['lease', 'revoke', leaseIdHex], endpoints);
+/** Without etcdctl: the same request from a client of its own, as an operator's tool would send it. */
+async function withOwnClient<T>(endpoints: string[], use: (client: Etcd3) => Promise<T>): Promise<T> {
+  const client = new Etcd3({ hosts: endpoints });
+  try {
+    return await use(client);
+  } finally {
+    client.close();
+  }
 }
 
-/** `etcdctl del`: an operator deletes a key. @returns how many keys were deleted. */
+/**
+ * `etcdctl lease revoke` (or, where there is no etcdctl, the same LeaseRevoke from a client of its
+ * own): an operator revokes a lease, and every key on it is deleted at once.
+ */
+export async function revokeLease(endpoints: string[], leaseIdHex: string): Promise<void> {
+  if ((await etcdctl(['lease', 'revoke', leaseIdHex], endpoints)) !== undefined) return;
+  await withOwnClient(endpoints, c => c.leaseClient.leaseRevoke({ ID: BigInt(`0x${leaseIdHex}`).toString() }));
+}
+
+/** `etcdctl del` (or the same DeleteRange from a client of its own): an operator deletes a key. @returns how many keys were deleted. */
 export async function deleteKey(endpoints: string[], key: string): Promise<number> {
-  return Number((await etcdctl(['del', key], endpoints)).trim() || '0');
+  const out = await etcdctl(['del', key], endpoints);
+  if (out !== undefined) return Number(out.trim() || '0');
+  return withOwnClient(endpoints, async c => Number((await c.delete().key(key).exec()).deleted));
 }
 
 /**
@@ -128,13 +151,3 @@ export async function waitForDeletion(client: Namespace, key: string): Promise<v
   }
 }
 
-/** How many watch streams each member serves now (etcd's `etcd_debugging_mvcc_watch_stream_total`), in member order. */
-export async function watchStreamsPerMember(cluster: Cluster): Promise<number[]> {
-  return Promise.all(
-    cluster.members.map(async member => {
-      const res = await fetch(`${member.metricsUrl}/metrics`, { signal: AbortSignal.timeout(2000) });
-      const match = /^etcd_debugging_mvcc_watch_stream_total (\S+)$/m.exec(await res.text());
-      return match ? Number(match[1]) : 0;
-    }),
-  );
-}

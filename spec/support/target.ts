@@ -1,41 +1,127 @@
+import { execFile, spawnSync } from 'node:child_process';
+import { hostname } from 'node:os';
+import { promisify } from 'node:util';
 import { startCluster, type Cluster } from '../../harness/cluster.js';
+import { endpointsFromEnv, selectedMode, type Mode } from '../../harness/environment.js';
+
+const run = promisify(execFile);
 
 /** Where the tests find etcd, and whether they own it (and may kill its members). */
 export interface Target {
+  readonly mode: Mode;
   readonly endpoints: string[];
   /** The local cluster when the harness started one, else undefined (external or container). */
   readonly cluster: Cluster | undefined;
+  /** The etcd container's id in testcontainers mode (for `docker exec … etcdctl`), else undefined. */
+  readonly container: string | undefined;
   stop(): Promise<void>;
 }
 
+/** The etcd image of testcontainers mode: `ETCD_IMAGE`, else etcd's own (build one offline with docker/build-etcd-image.sh). */
+export function etcdImage(): string {
+  return process.env.ETCD_IMAGE || 'quay.io/coreos/etcd:v3.4.23';
+}
+
 /**
- * Picks the etcd the tests run against:
+ * Picks the etcd the tests run against (harness/environment.ts says which):
  * - `ETCD_ENDPOINTS` (comma-separated): an existing cluster, e.g. from `docker compose up`;
  * - `ETCD_TESTCONTAINERS=1`: one etcd container started with testcontainers (needs Docker);
  * - otherwise: a throwaway 3-member cluster of the local `etcd` binary (`ETCD_BIN` or PATH).
  */
 export async function startTarget(): Promise<Target> {
-  const external = process.env.ETCD_ENDPOINTS?.trim();
-  if (external) {
-    return { endpoints: external.split(',').map(s => s.trim()), cluster: undefined, stop: async () => undefined };
+  const mode = selectedMode();
+  switch (mode) {
+    case 'endpoints':
+      return { mode, endpoints: endpointsFromEnv(), cluster: undefined, container: undefined, stop: async () => undefined };
+    case 'testcontainers':
+      return startContainer();
+    case 'local': {
+      const cluster = await startCluster();
+      return { mode, endpoints: cluster.endpoints, cluster, container: undefined, stop: () => cluster.stop() };
+    }
   }
-  if (process.env.ETCD_TESTCONTAINERS === '1') return startContainer();
-  const cluster = await startCluster();
-  return { endpoints: cluster.endpoints, cluster, stop: () => cluster.stop() };
+}
+
+/** The label on every container the suite starts: `<hostname>:<pid>` of the process that started it. */
+const OWNER_LABEL = 'etcd-concurrency.tests.owner';
+const owner = `${hostname()}:${process.pid}`;
+
+/** Removes containers left by earlier runs on this host whose process is gone (no reaper container runs: see below). */
+async function removeOrphans(): Promise<void> {
+  let listed: string;
+  try {
+    ({ stdout: listed } = await run('docker', ['ps', '-a', '--filter', `label=${OWNER_LABEL}`, '--format', `{{.ID}} {{.Label "${OWNER_LABEL}"}}`]));
+  } catch {
+    return; // no docker CLI: testcontainers still works through the socket
+  }
+  const orphans = listed
+    .split('\n')
+    .map(line => line.trim().split(' '))
+    .filter(([id, by]) => id && by?.startsWith(`${hostname()}:`) && !alive(Number(by.slice(hostname().length + 1))))
+    .map(([id]) => id!);
+  if (orphans.length > 0) await run('docker', ['rm', '-f', '-v', ...orphans]).catch(() => undefined);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 async function startContainer(): Promise<Target> {
+  // testcontainers' reaper ("ryuk") is an image of its own, which offline machines cannot pull. We
+  // remove our container ourselves: stop() below, at exit, and orphans of killed runs on the next run.
+  process.env.TESTCONTAINERS_RYUK_DISABLED ??= 'true';
   const { GenericContainer, Wait } = await import('testcontainers');
-  const image = process.env.ETCD_IMAGE ?? 'quay.io/coreos/etcd:v3.4.23';
-  const container = await new GenericContainer(image)
+  await removeOrphans();
+  const generic = new GenericContainer(etcdImage())
+    // Whatever the image's ENTRYPOINT (etcd's own image has none, others run a shell script or etcd
+    // itself), run etcd with our flags.
+    .withEntrypoint(['etcd'])
     .withCommand([
-      'etcd',
       '--listen-client-urls=http://0.0.0.0:2379',
       '--advertise-client-urls=http://127.0.0.1:2379',
+      '--log-level=error',
+      '--logger=zap',
     ])
+    .withLabels({ [OWNER_LABEL]: owner })
     .withExposedPorts(2379)
-    .withWaitStrategy(Wait.forHttp('/health', 2379).forResponsePredicate(body => body.includes('"health":"true"')))
-    .start();
-  const endpoint = `http://${container.getHost()}:${container.getMappedPort(2379)}`;
-  return { endpoints: [endpoint], cluster: undefined, stop: async () => void (await container.stop()) };
+    .withStartupTimeout(60_000)
+    .withWaitStrategy(Wait.forHttp('/health', 2379).forResponsePredicate(body => body.includes('"health":"true"')));
+  publishOnLoopback(generic, 2379);
+  const container = await generic.start();
+  const id = container.getId();
+  const removeNow = (): void => {
+    // Synchronous: 'exit' handlers cannot wait.
+    spawnSync('docker', ['rm', '-f', '-v', id], { stdio: 'ignore' }); // else the next run removes it as an orphan
+  };
+  process.once('exit', removeNow);
+  const endpoint = `http://127.0.0.1:${container.getMappedPort(2379)}`;
+  return {
+    mode: 'testcontainers',
+    endpoints: [endpoint],
+    cluster: undefined,
+    container: id,
+    stop: async () => {
+      process.off('exit', removeNow);
+      await container.stop({ remove: true, removeVolumes: true, timeout: 0 });
+    },
+  };
+}
+
+/**
+ * testcontainers publishes exposed ports on every interface; the tests publish on 127.0.0.1 only.
+ * It has no option for that, so this sets the binding in its create options, after checking they
+ * have the shape it expects (testcontainers 11).
+ */
+function publishOnLoopback(container: object, port: number): void {
+  const hostConfig = (container as { hostConfig?: { PortBindings?: Record<string, { HostIp?: string; HostPort: string }[]> } }).hostConfig;
+  const bindings = hostConfig?.PortBindings?.[`${port}/tcp`];
+  if (!bindings || bindings.length !== 1) {
+    throw new Error(`testcontainers' create options changed shape (no PortBindings for ${port}/tcp): update publishOnLoopback() in spec/support/target.ts`);
+  }
+  bindings[0]!.HostIp = '127.0.0.1';
 }
