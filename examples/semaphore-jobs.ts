@@ -19,7 +19,7 @@ import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Etcd3 } from 'etcd3';
-import { Semaphore, Session, connectionSettingsFromEnv, etcdClientOptions } from 'etcd-concurrency';
+import { Semaphore, Session, connectionSettingsFromEnv, etcdClientOptions, resilientClientOptions } from 'etcd-concurrency';
 
 const prefix = process.env.PREFIX ?? 'examples/jobs';
 const permits = Number(process.env.PERMITS ?? 2);
@@ -29,7 +29,7 @@ const worker = process.env.JOBS_WORKER;
 
 /** One worker process: its own session, JOBS jobs under the shared semaphore. */
 async function runWorker(id: string): Promise<void> {
-  const client = new Etcd3(etcdClientOptions(connectionSettingsFromEnv()));
+  const client = new Etcd3(resilientClientOptions(etcdClientOptions(connectionSettingsFromEnv())));
   const session = await Session.create(client, { ttl: 10 });
   const semaphore = new Semaphore(session, `${prefix}/slots`, { permits });
   for (let job = 1; job <= jobs; job++) {
