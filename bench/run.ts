@@ -9,6 +9,9 @@ import { cpus, loadavg } from 'node:os';
 import { baseline } from './cases/baseline.js';
 import { election } from './cases/election.js';
 import { handoff } from './cases/handoff.js';
+import { kindsUncontended } from './cases/kinds-uncontended.js';
+import { rwFanout } from './cases/rw-fanout.js';
+import { semaphoreScale } from './cases/semaphore-scale.js';
 import { memory } from './cases/memory.js';
 import { scale } from './cases/scale.js';
 import { throughput } from './cases/throughput.js';
@@ -41,6 +44,9 @@ const cases: [string, Case][] = [
   ['5', throughput],
   ['6', election],
   ['7', memory],
+  ['8', kindsUncontended],
+  ['9', rwFanout],
+  ['10', semaphoreScale],
 ];
 
 /** The server version etcd reports on its client URL. */

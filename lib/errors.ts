@@ -131,6 +131,58 @@ export class NotLeaderError extends EtcdConcurrencyError {
 }
 
 /**
+ * A read-write lock's write lock was asked for inside a read hold of the same lock (same name and
+ * session, in the same async context). An upgrade would wait for our own read hold to end: a
+ * deadlock. Release the read lock first, or take the write lock from the start.
+ */
+export class LockUpgradeError extends EtcdConcurrencyError {
+  override readonly name = 'LockUpgradeError';
+  constructor(
+    readonly lockName: string,
+    /** The key of the read hold we are inside. */
+    readonly key: string,
+  ) {
+    super(`Cannot take the write lock of "${clip(lockName)}" inside a read hold of it (key ${clip(key)}): release the read lock first`);
+  }
+}
+
+/**
+ * A semaphore participant's number of permits differs from the one in force: an older entry of the
+ * same name was created with another N. Everyone on a name must agree on N; to change it, let the
+ * participants with the old N drain, then start those with the new one.
+ */
+export class PermitsMismatchError extends EtcdConcurrencyError {
+  override readonly name = 'PermitsMismatchError';
+  constructor(
+    readonly lockName: string,
+    /** The N we asked with. */
+    readonly permits: number,
+    /** The N of the older entry. */
+    readonly inForce: number,
+    /** The older entry's key. */
+    readonly key: string,
+  ) {
+    super(`Semaphore "${clip(lockName)}" has ${inForce} permits (key ${clip(key)}), not ${permits}: every participant must use the same number`);
+  }
+}
+
+/**
+ * A bounded hold reached its end (`maxHold` after the grant, or later if extended): the reason of the
+ * handle's `signal`, which aborts a little before the end; the key is then deleted, by us or by etcd.
+ */
+export class HoldExpiredError extends EtcdConcurrencyError {
+  override readonly name = 'HoldExpiredError';
+  constructor(
+    readonly lockName: string,
+    readonly key: string,
+    /** How long the hold was allowed in all (`maxHold` plus any extensions), ms. */
+    readonly heldFor: number,
+  ) {
+    super(`The hold of "${clip(lockName)}" (key ${clip(key)}) reached its end after ${heldFor} ms`);
+  }
+}
+
+/**
  * etcd could not be reached, or did not answer in time, after the retry policy gave up.
  * `cause` is the last error from the etcd client.
  */

@@ -1,6 +1,9 @@
 export { Session, type SessionOptions } from './session/session.js';
 export { Mutex, type LockOptions } from './lock/mutex.js';
 export { Lock } from './lock/lock.js';
+export { RWMutex, type TryLockOptions } from './lock/rw-mutex.js';
+export { Semaphore, type AcquireOptions, type SemaphoreOptions } from './lock/semaphore.js';
+export { Permit } from './lock/permit.js';
 export { Election, type CampaignOptions, type ObserveOptions } from './election/election.js';
 export { Leadership } from './election/leadership.js';
 export { type LeaderInfo } from './election/observe.js';
@@ -29,13 +32,16 @@ export {
   ElectorStoppedError,
   EtcdConcurrencyError,
   EtcdUnavailableError,
+  HoldExpiredError,
   InvalidArgumentError,
   LeaseLostError,
   LockTimeoutError,
+  LockUpgradeError,
   NotHeldError,
   NotLeaderError,
   OwnershipLostError,
   PermissionDeniedError,
+  PermitsMismatchError,
   SessionClosedError,
   TlsHandshakeError,
   type LeaseLossReason,

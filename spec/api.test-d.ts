@@ -7,6 +7,9 @@ import {
   Leadership,
   Lock,
   Mutex,
+  Permit,
+  RWMutex,
+  Semaphore,
   Session,
   type LeaderInfo,
   type LockOptions,
@@ -32,6 +35,20 @@ describe('public types', () => {
     expectTypeOf<Lock['signal']>().toEqualTypeOf<AbortSignal>();
     expectTypeOf<Lock['ifOwner']>().returns.toEqualTypeOf<ComparatorBuilder>();
     expectTypeOf<Lock>().toExtend<AsyncDisposable>();
+  });
+
+  it('RWMutex, Semaphore, Permit and bounded holds', () => {
+    expectTypeOf<RWMutex['readLock']>().returns.resolves.toEqualTypeOf<Lock>();
+    expectTypeOf<RWMutex['tryWriteLock']>().returns.resolves.toEqualTypeOf<Lock | null>();
+    expectTypeOf<Semaphore['acquire']>().returns.resolves.toEqualTypeOf<Permit>();
+    expectTypeOf<Semaphore['tryAcquire']>().returns.resolves.toEqualTypeOf<Permit | null>();
+    expectTypeOf<Permit>().toExtend<Lock>();
+    expectTypeOf<Permit['weight']>().toBeNumber();
+    expectTypeOf<Lock['extend']>().returns.resolves.toBeVoid();
+    expectTypeOf<LockOptions['maxHold']>().toEqualTypeOf<number | undefined>();
+    expectTypeOf<api.PermitsMismatchError>().toExtend<api.EtcdConcurrencyError>();
+    expectTypeOf<api.LockUpgradeError>().toExtend<api.EtcdConcurrencyError>();
+    expectTypeOf<api.HoldExpiredError['heldFor']>().toBeNumber();
   });
 
   it('Election, Leadership and LeaderElector', () => {

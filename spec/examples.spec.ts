@@ -69,6 +69,17 @@ describe('examples/', () => {
     expect(await keysUnder(client(), `${prefix}/`)).toEqual([]);
   });
 
+  it('semaphore-jobs.ts: worker processes never run more jobs at once than the permits, and exit 0', async () => {
+    const prefix = uniqueName('jobs');
+    const program = run('examples/semaphore-jobs.ts', { PREFIX: prefix, PERMITS: '2', WORKERS: '3', JOBS: '3' });
+    expect(await program.exited, program.stderr()).toBe(0);
+    const running = program.lines.flatMap(l => /^worker \d job \d running \((\d+) of 2/.exec(l)?.slice(1) ?? []).map(Number);
+    expect(running).toHaveLength(9);
+    expect(Math.max(...running)).toBeLessThanOrEqual(2);
+    expect(program.lines).toContain('OK: never more than 2 jobs at once');
+    expect(await keysUnder(client(), `${prefix}/`)).toEqual([]);
+  });
+
   it('fencing.ts: the store refuses the paused holder’s write with the stale token, and exits 0', async () => {
     const lock = uniqueName('fencing');
     const program = run('examples/fencing.ts', { LOCK: lock });

@@ -1,6 +1,6 @@
 import type { ComparatorBuilder } from 'etcd3';
-import { NotHeldError } from '../errors.js';
-import type { Hold } from './reentry.js';
+import { InvalidArgumentError, NotHeldError } from '../errors.js';
+import type { Hold } from './hold.js';
 
 /**
  * A held lock: the proof of ownership that `Mutex.lock()` returns. Release it with {@link unlock}
@@ -46,11 +46,26 @@ export class Lock implements AsyncDisposable {
 
   /**
    * Aborts when ownership can no longer be trusted: our key was deleted, the session's lease was
-   * lost or the session closed, or the lock was released. `reason` is an {@link OwnershipLostError}.
-   * Pass it to the work the lock protects.
+   * lost or the session closed, or the lock was released; `reason` is then an
+   * {@link OwnershipLostError}. A hold taken with `maxHold` also aborts a little before its end
+   * (a tenth of the hold, at most 1 s), with a {@link HoldExpiredError}. Pass it to the work the
+   * lock protects.
    */
   get signal(): AbortSignal {
-    return this.hold.entry.signal;
+    return this.hold.signal;
+  }
+
+  /**
+   * Pushes the end of a hold taken with `maxHold` out by `ms` milliseconds.
+   *
+   * @throws {InvalidArgumentError} the hold was taken without `maxHold`, or a bad `ms`.
+   * @throws {NotHeldError} this handle was unlocked.
+   * @throws {HoldExpiredError} or {@link OwnershipLostError} (the signal's reason) the hold already ended.
+   */
+  async extend(ms: number): Promise<void> {
+    if (!this.hold.bound) throw new InvalidArgumentError('maxHold', `extend() needs a hold taken with maxHold: ${this.key} has no end to push out`);
+    if (this.unlocked) throw new NotHeldError(this.name, this.key);
+    await this.hold.bound.extend(ms);
   }
 
   /** True until this handle is unlocked or ownership is lost. */

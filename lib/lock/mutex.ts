@@ -2,9 +2,12 @@ import { Lock } from './lock.js';
 import { prefixOf } from '../queue/layout.js';
 import { exclusive } from '../queue/rule.js';
 import { takeTurn } from '../queue/turn.js';
-import { Hold, currentHold, runHolding } from './reentry.js';
+import { currentHold, runHolding } from './reentry.js';
+import { holdOf } from './hold.js';
+import { validateHoldMs } from '../queue/bounded.js';
+import { isReaderKey } from '../queue/layout.js';
 import { Session } from '../session/session.js';
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError, LockUpgradeError } from '../errors.js';
 import { waitStarted } from '../observe/instrument.js';
 import { validateName, validateSignal, validateTimeout } from '../util/validate.js';
 
@@ -20,6 +23,13 @@ export interface LockOptions {
    * tries once and never waits. Default: wait forever.
    */
   timeout?: number;
+  /**
+   * Ends the hold this many ms after the grant even if this process is alive: the lock's `signal`
+   * aborts with a {@link HoldExpiredError} a little before, and etcd deletes the key by then even if
+   * the process is stuck. `lock.extend(ms)` pushes the end out. A whole number ≥ 1. Default: no
+   * limit (the hold lasts while the session's lease does). Ignored when re-entering.
+   */
+  maxHold?: number;
 }
 
 /**
@@ -70,23 +80,25 @@ export class Mutex {
   async lock(options: LockOptions = {}): Promise<Lock> {
     const signal = validateSignal(options.signal);
     const timeout = validateTimeout('timeout', options.timeout);
+    const maxHold = options.maxHold === undefined ? undefined : validateHoldMs('maxHold', options.maxHold);
     const reentered = this.reenter();
     if (reentered) return reentered;
     const wait = waitStarted('mutex', this.name, this.session.leaseId, signal);
     const ticket = await wait.track(takeTurn(this.session, this.name, { rule: exclusive, mode: 'wait', signal, timeout }));
-    return new Lock(new Hold(ticket!));
+    return new Lock(await holdOf(ticket!, maxHold));
   }
 
   /**
    * Takes the lock only if nobody holds it or waits for it; never waits.
    * @returns the held lock, or `null` at once.
    */
-  async tryLock(): Promise<Lock | null> {
+  async tryLock(options: Pick<LockOptions, 'maxHold'> = {}): Promise<Lock | null> {
+    const maxHold = options.maxHold === undefined ? undefined : validateHoldMs('maxHold', options.maxHold);
     const reentered = this.reenter();
     if (reentered) return reentered;
     const wait = waitStarted('mutex', this.name, this.session.leaseId);
     const ticket = await wait.track(takeTurn(this.session, this.name, { rule: exclusive, mode: 'try' }));
-    return ticket && new Lock(new Hold(ticket));
+    return ticket && new Lock(await holdOf(ticket, maxHold));
   }
 
   /**
@@ -111,7 +123,9 @@ export class Mutex {
   private reenter(): Lock | undefined {
     const hold = currentHold(this.session, this.prefix);
     if (!hold || hold.count === 0) return undefined;
-    hold.entry.signal.throwIfAborted();
+    // Inside a read hold of a read-write lock of the same name: an upgrade would deadlock.
+    if (isReaderKey(hold.entry.key)) throw new LockUpgradeError(this.name, hold.entry.key);
+    hold.signal.throwIfAborted();
     hold.count++;
     return new Lock(hold);
   }

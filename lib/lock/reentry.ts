@@ -1,13 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { Ticket } from '../queue/ticket.js';
 import type { Session } from '../session/session.js';
+import type { Hold } from './hold.js';
 
-/** One hold of a queue key, shared by the handles that re-entered it. */
-export class Hold {
-  /** How many handles hold it; the key is deleted when the last one lets go. */
-  count = 1;
-  constructor(readonly entry: Ticket) {}
-}
 
 /**
  * The holds of the current async context: set by `withLock()` around its callback, so that code

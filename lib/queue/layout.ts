@@ -2,14 +2,27 @@
  * The key layout, shared with etcd's own tools (`etcdctl lock`, `etcdctl elect`, Go's `concurrency`):
  * name `N` owns the prefix `N/`, and a session's key under it is `N/<lease id in hex>`. Where one
  * session has several waiters on the same name at once, the others get `N/<lease id>_<slot>`.
+ *
+ * A reader of a read-write lock marks its key with the suffix {@link READER_MARKER}:
+ * `N/<lease id>[_<slot>].read`. A lease id is hex and a slot decimal, so the `.` cannot be part of
+ * either: the key stays parseable, and every key without the marker (a `Mutex`, `etcdctl lock`, a
+ * writer, a semaphore entry) is a writer to the read-write rule.
  */
 export function prefixOf(name: string): string {
   return `${name}/`;
 }
 
-/** Our key under `prefix` for the given lease and slot. */
-export function keyOf(prefix: string, leaseId: string, slot: number): string {
-  return slot === 0 ? `${prefix}${leaseId}` : `${prefix}${leaseId}_${slot}`;
+/** The suffix of a reader's key: `N/<lease id>[_<slot>].read`. */
+export const READER_MARKER = '.read';
+
+/** Our key under `prefix` for the given lease and slot, with an optional marker (e.g. {@link READER_MARKER}). */
+export function keyOf(prefix: string, leaseId: string, slot: number, marker = ''): string {
+  return `${prefix}${leaseId}${slot === 0 ? '' : `_${slot}`}${marker}`;
+}
+
+/** Whether a queue entry's key says it is a reader's (ends with {@link READER_MARKER}). */
+export function isReaderKey(key: string): boolean {
+  return key.endsWith(READER_MARKER);
 }
 
 /**

@@ -6,7 +6,10 @@ import { EtcdUnavailableError, InvalidArgumentError } from '../errors.js';
 import { validateClient, validateName, validateSignal, validateTimeout } from '../util/validate.js';
 import { entriesOf } from './read.js';
 import { prefixOf } from './layout.js';
+import { isReaderKey } from './layout.js';
 import { exclusive, type Entry, type Rule } from './rule.js';
+import { ruleOf } from './rules/any.js';
+import { parsePermitValue } from './rules/semaphore.js';
 
 /** One key of a lock's or election's queue, as {@link queryLock} reports it. */
 export interface QueueMember {
@@ -28,9 +31,10 @@ export interface QueueMember {
 
 /**
  * The kinds of queue {@link queryLock} can read. They share one layout and differ in who holds:
- * for `mutex` and `election` only the oldest key.
+ * for `mutex` and `election` only the oldest key; for `rwlock` the oldest writer, or the readers
+ * ahead of the first writer; for `semaphore` the oldest entries whose permits fit.
  */
-export type QueueKind = 'mutex' | 'election';
+export type QueueKind = 'mutex' | 'election' | 'rwlock' | 'semaphore';
 
 /** How a kind of queue is read: who holds, and what an entry says about itself. */
 interface KindReader {
@@ -44,6 +48,15 @@ interface KindReader {
 const kinds: Record<QueueKind, KindReader> = {
   mutex: { ruleFor: () => exclusive },
   election: { ruleFor: () => exclusive },
+  rwlock: { ruleFor: ruleOf, describe: entry => ({ mode: isReaderKey(entry.key) ? 'read' : 'write' }) },
+  semaphore: {
+    ruleFor: ruleOf,
+    // A key without a semaphore's value (a Mutex, `etcdctl lock`) takes every permit.
+    describe: entry => {
+      const permit = parsePermitValue(entry.value);
+      return permit ? { weight: permit.weight } : {};
+    },
+  },
 };
 
 /** Who holds a lock or leads an election, and who waits, at one revision of the store. */
@@ -65,8 +78,8 @@ export interface QueryOptions {
   /** Aborts the read; rejects with `signal.reason`. */
   signal?: AbortSignal;
   /**
-   * What `name` is, which decides who holds: `'mutex'` and `'election'` (the same rule: the oldest
-   * key holds). Default: `'mutex'`.
+   * What `name` is, which decides who holds: `'mutex'` and `'election'` (the oldest key holds),
+   * `'rwlock'` (readers share, a writer excludes), `'semaphore'` (permits). Default: `'mutex'`.
    */
   kind?: QueueKind;
 }

@@ -16,13 +16,16 @@ export interface Page {
   readonly oldest: bigint | undefined;
 }
 
+/** How much larger each further page is than the one before: a rule that must see far back (a reader behind many readers) reads 8, 64, 512… keys, not 8 at a time. */
+export const PAGE_GROWTH = 8;
+
 /** The range request for a page of `prefix`'s keys created up to `maxCreateRevision`, newest first. */
-export function pageRequest(keys: Keyspace, prefix: string, rule: Rule, maxCreateRevision?: bigint): IRangeRequest {
+export function pageRequest(keys: Keyspace, prefix: string, rule: Rule, maxCreateRevision?: bigint, limit = PAGE): IRangeRequest {
   return {
     ...keys.prefix(prefix),
     sort_order: 'Descend',
     sort_target: 'Create',
-    limit: PAGE,
+    limit,
     keys_only: !rule.needsValues,
     ...(maxCreateRevision === undefined ? {} : { max_create_revision: maxCreateRevision.toString() }),
   };
@@ -48,16 +51,22 @@ export function entriesOf(keys: Keyspace, prefix: string, kvs: readonly IKeyValu
  * Asks `rule` about `me`, reading older pages while it answers `'more'`.
  *
  * @param first a page of entries created up to `me` (and perhaps after), newest first.
- * @param readOlder reads the page of entries created up to the given revision.
+ * @param readOlder reads the page of entries created up to the given revision, of up to `limit`
+ * keys ({@link PAGE_GROWTH} times the previous page's).
  */
-export async function decide(rule: Rule, me: Entry, first: Page, readOlder: (maxCreateRevision: bigint) => Promise<Page>): Promise<Decision> {
+export async function decide(
+  rule: Rule,
+  me: Entry,
+  first: Page,
+  readOlder: (maxCreateRevision: bigint, limit: number) => Promise<Page>,
+): Promise<Decision> {
   const older: Entry[] = [];
   let page = first;
-  for (;;) {
+  for (let limit = PAGE * PAGE_GROWTH; ; limit *= PAGE_GROWTH) {
     for (const entry of page.entries) if (entry.createRevision < me.createRevision) older.push(entry);
     const complete = !page.more || page.oldest === undefined;
     const decision = rule.decide(me, older, complete);
     if (decision.kind !== 'more' || complete) return decision.kind === 'more' ? rule.decide(me, older, true) : decision;
-    page = await readOlder(page.oldest! - 1n);
+    page = await readOlder(page.oldest! - 1n, limit);
   }
 }

@@ -43,7 +43,7 @@ export type TicketState =
 export class Ticket implements LeaseBound {
   /** The prefix shared by the queue's keys: the name and a slash. */
   readonly prefix: string;
-  /** Our key, relative to the client's namespace: `<name>/<lease id in hex>[_<slot>]`. */
+  /** Our key, relative to the client's namespace: `<name>/<lease id in hex>[_<slot>][<marker>]`. */
   readonly key: string;
   /** Aborts with an {@link OwnershipLostError} when our key is gone, released, or the session ended. */
   readonly signal: AbortSignal;
@@ -64,10 +64,12 @@ export class Ticket implements LeaseBound {
     readonly session: Session,
     readonly name: string,
     value: string | Buffer | undefined,
+    /** A suffix of our key that tells our kind (a reader's `.read`); default none. */
+    marker = '',
   ) {
     this.prefix = prefixOf(name);
     this.slot = session.reserveSlot(this.prefix);
-    this.key = keyOf(this.prefix, session.leaseId, this.slot);
+    this.key = keyOf(this.prefix, session.leaseId, this.slot, marker);
     this.keyspace = new Keyspace(session.client);
     this.value = Buffer.from(value ?? '');
     this.signal = this.lost.signal;
@@ -137,9 +139,9 @@ export class Ticket implements LeaseBound {
    * the page of entries created up to it). Without `maxCreateRevision` it also confirms that our key
    * still exists: if it does not, {@link signal} aborts and this throws its reason.
    */
-  async read(rule: Rule, signal?: AbortSignal, maxCreateRevision?: bigint): Promise<Page> {
+  async read(rule: Rule, signal?: AbortSignal, maxCreateRevision?: bigint, limit?: number): Promise<Page> {
     const max = maxCreateRevision ?? this.createRevision;
-    const res = await this.call<IRangeResponse>(this.session.ctx, `read the queue of "${this.name}"`, 'range', pageRequest(this.keyspace, this.prefix, rule, max), signal);
+    const res = await this.call<IRangeResponse>(this.session.ctx, `read the queue of "${this.name}"`, 'range', pageRequest(this.keyspace, this.prefix, rule, max, limit), signal);
     const page = pageOf(this.keyspace, this.prefix, res);
     if (maxCreateRevision === undefined && !page.entries.some(e => e.key === this.key && e.createRevision === max)) {
       this.end('deleted');

@@ -31,6 +31,8 @@ export interface TurnOptions {
   readonly timeout?: number;
   /** The value stored in our key (an election's proclaimed value). Default: empty. */
   readonly value?: string | Buffer;
+  /** A suffix of our key that tells our kind (a reader's `.read`, see `layout.ts`). Default: none. */
+  readonly marker?: string;
 }
 
 /**
@@ -58,11 +60,12 @@ export async function takeTurn(session: Session, name: string, options: TurnOpti
   session.throwIfEnded();
   const { rule, timeout } = options;
   const never = timeout === 0;
-  const ticket = new Ticket(session, name, options.value);
+  const ticket = new Ticket(session, name, options.value, options.marker);
   const waiting = scope([options.signal, ticket.signal], never ? undefined : timeout, () => new LockTimeoutError(name, timeout ?? 0));
   try {
     const first = await abortable(ticket.create(rule, timeout), waiting.signal);
     let decision = await decideAt(ticket, rule, first, waiting.signal);
+    if (decision.kind === 'refuse') throw decision.error;
     if (decision.kind !== 'granted' && (options.mode === 'try' || never)) {
       await ticket.release();
       if (never) throw new LockTimeoutError(name, 0);
@@ -85,7 +88,7 @@ export async function takeTurn(session: Session, name: string, options: TurnOpti
 
 /** Asks the rule, reading older pages as it needs them. */
 function decideAt(ticket: Ticket, rule: Rule, first: Page, signal: AbortSignal): Promise<Decision> {
-  return decide(rule, ticket.entry(), first, max => patiently(() => ticket.read(rule, signal, max), signal));
+  return decide(rule, ticket.entry(), first, (max, limit) => patiently(() => ticket.read(rule, signal, max, limit), signal));
 }
 
 /** Reads the queue again (confirming our key) and asks the rule. */

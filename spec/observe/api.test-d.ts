@@ -29,7 +29,7 @@ describe('observability types', () => {
   });
 
   it('queryLock takes a kind; members may carry mode or weight', () => {
-    expectTypeOf(queryLock).parameter(2).toEqualTypeOf<{ timeout?: number; signal?: AbortSignal; kind?: 'mutex' | 'election' } | undefined>();
+    expectTypeOf(queryLock).parameter(2).toEqualTypeOf<{ timeout?: number; signal?: AbortSignal; kind?: 'mutex' | 'election' | 'rwlock' | 'semaphore' } | undefined>();
     expectTypeOf<QueueMember['mode']>().toEqualTypeOf<'read' | 'write' | undefined>();
     expectTypeOf<QueueMember['weight']>().toEqualTypeOf<number | undefined>();
   });
