@@ -7,7 +7,7 @@ import { validateClient, validateName, validateSignal, validateTimeout } from '.
 import { entriesOf } from './read.js';
 import { prefixOf } from './layout.js';
 import { isReaderKey } from './layout.js';
-import { exclusive, type Entry, type Rule } from './rule.js';
+import type { Entry, Rule } from './rule.js';
 import { ruleOf } from './rules/any.js';
 import { parsePermitValue } from './rules/semaphore.js';
 
@@ -46,8 +46,10 @@ interface KindReader {
 
 /** One reader per kind: a new lock kind adds its entry here, with its rules. */
 const kinds: Record<QueueKind, KindReader> = {
-  mutex: { ruleFor: () => exclusive },
-  election: { ruleFor: () => exclusive },
+  // Every kind judges each entry by the rule its key and value say it follows (a plain key is
+  // exclusive): a Mutex and an RWMutex writer, or etcdctl's lock, on the same name read alike.
+  mutex: { ruleFor: ruleOf },
+  election: { ruleFor: ruleOf },
   rwlock: { ruleFor: ruleOf, describe: entry => ({ mode: isReaderKey(entry.key) ? 'read' : 'write' }) },
   semaphore: {
     ruleFor: ruleOf,

@@ -59,6 +59,8 @@ export async function decide(
   me: Entry,
   first: Page,
   readOlder: (maxCreateRevision: bigint, limit: number) => Promise<Page>,
+  /** Told what the decision was made on: the older entries read, and whether they are all of them. */
+  seen?: (older: readonly Entry[], complete: boolean) => void,
 ): Promise<Decision> {
   const older: Entry[] = [];
   let page = first;
@@ -66,7 +68,10 @@ export async function decide(
     for (const entry of page.entries) if (entry.createRevision < me.createRevision) older.push(entry);
     const complete = !page.more || page.oldest === undefined;
     const decision = rule.decide(me, older, complete);
-    if (decision.kind !== 'more' || complete) return decision.kind === 'more' ? rule.decide(me, older, true) : decision;
+    if (decision.kind !== 'more' || complete) {
+      seen?.(older, complete);
+      return decision.kind === 'more' ? rule.decide(me, older, true) : decision;
+    }
     page = await readOlder(page.oldest! - 1n, limit);
   }
 }

@@ -4,10 +4,10 @@ import { callEtcd, type CallContext } from '../etcd/call.js';
 import { isLeaseGone } from '../etcd/classify.js';
 import { Keyspace } from '../etcd/keyspace.js';
 import type { LeaseBound, Session } from '../session/session.js';
-import { pause } from '../util/abort.js';
 import { keyOf, prefixOf } from './layout.js';
 import { OwnKeyGuard } from './own-key.js';
 import { pageOf, pageRequest, type Page } from './read.js';
+import { sweepLater } from './sweep.js';
 import type { Entry, Rule } from './rule.js';
 
 /**
@@ -16,9 +16,8 @@ import type { Entry, Rule } from './rule.js';
  * up on it (etcd's own request timeout is 5 s plus two election timeouts).
  */
 const LATE_COMMIT_MS = 10_000;
-/** Backoff bounds of a key's deletion retried in the background, ms. */
-const DELETE_RETRY_MIN_MS = 500;
-const DELETE_RETRY_MAX_MS = 10_000;
+/** First retry of a key's deletion that etcd could not take, ms. */
+const DELETE_RETRY_MS = 500;
 
 /** Why a ticket's key can no longer be trusted. */
 export type LossReason = 'deleted' | 'session' | 'released';
@@ -157,16 +156,9 @@ export class Ticket implements LeaseBound {
   async update(value: string | Buffer, signal?: AbortSignal): Promise<boolean> {
     const key = this.keyspace.key(this.key);
     const next = Buffer.from(value);
-    const res = await this.call<ITxnResponse>(
-      this.session.ctx,
-      `update ${this.key}`,
-      'txn',
-      {
-        compare: [{ key, target: 'Create', result: 'Equal', create_revision: this.createRevision.toString() }],
-        success: [{ request_put: { key, value: next, lease: this.session.lease } }],
-      },
-      signal,
-    );
+    const compare = [{ key, target: 'Create', result: 'Equal', create_revision: this.createRevision.toString() }];
+    const success = [{ request_put: { key, value: next, lease: this.session.lease } }];
+    const res = await this.call<ITxnResponse>(this.session.ctx, `update ${this.key}`, 'txn', { compare, success }, signal);
     if (!res.succeeded) this.end('deleted');
     else this.value = next;
     return res.succeeded;
@@ -200,14 +192,10 @@ export class Ticket implements LeaseBound {
    * the lease alone, whose late copy could act after our next step.
    */
   private async call<T>(ctx: CallContext, operation: string, method: 'txn' | 'range', request: unknown, signal?: AbortSignal, hedge = method === 'range'): Promise<T> {
+    const write = method === 'txn';
+    const uncertain = write ? () => void (this.lateWrites = true) : undefined;
     try {
-      return await callEtcd<T>(
-        this.session.client,
-        ctx,
-        operation,
-        { service: 'KV', method, request, write: method === 'txn', hedge, uncertain: () => (this.lateWrites = true) },
-        signal,
-      );
+      return await callEtcd<T>(this.session.client, ctx, operation, { service: 'KV', method, request, write, hedge, uncertain }, signal);
     } catch (error) {
       // A write on our lease refused because the lease is gone ends the session: its typed reason.
       throw isLeaseGone(error) ? this.session.leaseGone(error) : error;
@@ -233,17 +221,19 @@ export class Ticket implements LeaseBound {
     this.ownKey.start(delayMs);
   }
 
-  /** Reads our key once, retrying while etcd is unavailable, to see that it is still ours. */
-  private async confirm(): Promise<void> {
-    for (let failures = 0; !this.signal.aborted; failures++) {
-      try {
-        await this.read({ needsValues: false, decide: () => ({ kind: 'granted' }) }, this.signal);
-        return;
-      } catch (error) {
-        if (error instanceof OwnershipLostError || error instanceof PermissionDeniedError) return;
-        await pause(Math.min(1000, 100 * 2 ** failures), this.signal);
-      }
-    }
+  /** Reads our key once (retrying while etcd is unavailable) to see that it is still ours: a read that finds it gone ends the ticket. */
+  private confirm(): void {
+    const keyOnly: Rule = { needsValues: false, decide: () => ({ kind: 'granted' }) };
+    sweepLater(
+      0,
+      () => this.read(keyOnly, this.signal, undefined, 1).then(
+        () => undefined,
+        (error: unknown) => {
+          if (!(error instanceof OwnershipLostError || error instanceof PermissionDeniedError)) throw error;
+        },
+      ),
+      this.signal,
+    );
   }
 
   private end(reason: LossReason, cause?: unknown): void {
@@ -269,7 +259,7 @@ export class Ticket implements LeaseBound {
     try {
       await this.deleteKey();
     } catch (error) {
-      if (!(error instanceof PermissionDeniedError)) this.deleteInBackground(DELETE_RETRY_MIN_MS);
+      if (!(error instanceof PermissionDeniedError)) this.deleteInBackground(DELETE_RETRY_MS);
       throw error;
     }
     // A creation that may still be applied keeps the slot (so no later key takes this name), and is
@@ -292,17 +282,13 @@ export class Ticket implements LeaseBound {
 
   /** Keeps trying to delete our key until it is gone or the session ends (its lease then removes it). */
   private deleteInBackground(firstDelay: number): void {
-    void (async () => {
-      for (let delay = firstDelay; ; delay = Math.min(delay * 2, DELETE_RETRY_MAX_MS)) {
-        if (!(await pause(delay, this.session.signal))) return;
-        try {
-          await this.deleteKey();
-          this.session.releaseSlot(this.prefix, this.slot);
-          return;
-        } catch {
-          // etcd still unreachable: try again later.
-        }
-      }
-    })();
+    sweepLater(
+      firstDelay,
+      async () => {
+        await this.deleteKey();
+        this.session.releaseSlot(this.prefix, this.slot);
+      },
+      this.session.signal,
+    );
   }
 }

@@ -3,7 +3,7 @@ import { watch, type WatchTarget } from '../etcd/watch.js';
 import type { Session } from '../session/session.js';
 import { abortable, pause, scope } from '../util/abort.js';
 import { decide, type Page } from './read.js';
-import type { Decision, Rule } from './rule.js';
+import type { Decision, Entry, Rule } from './rule.js';
 import { Ticket } from './ticket.js';
 
 /** How long a failed acquisition waits for its key's deletion before leaving it to the background, ms. */
@@ -86,15 +86,27 @@ export async function takeTurn(session: Session, name: string, options: TurnOpti
   }
 }
 
-/** Asks the rule, reading older pages as it needs them. */
-function decideAt(ticket: Ticket, rule: Rule, first: Page, signal: AbortSignal): Promise<Decision> {
-  return decide(rule, ticket.entry(), first, (max, limit) => patiently(() => ticket.read(rule, signal, max, limit), signal));
+/** What the last decision was made on: the older entries read, and whether they were all of them. */
+interface View {
+  older: readonly Entry[];
+  complete: boolean;
+}
+
+/** Asks the rule, reading older pages as it needs them; `view` keeps what it decided on. */
+function decideAt(ticket: Ticket, rule: Rule, first: Page, signal: AbortSignal, view?: View): Promise<Decision> {
+  return decide(
+    rule,
+    ticket.entry(),
+    first,
+    (max, limit) => patiently(() => ticket.read(rule, signal, max, limit), signal),
+    view && ((older, complete) => Object.assign(view, { older, complete })),
+  );
 }
 
 /** Reads the queue again (confirming our key) and asks the rule. */
-async function reread(ticket: Ticket, rule: Rule, signal: AbortSignal): Promise<Decision> {
+async function reread(ticket: Ticket, rule: Rule, signal: AbortSignal, view?: View): Promise<Decision> {
   const page = await patiently(() => ticket.read(rule, signal), signal);
-  return decideAt(ticket, rule, page, signal);
+  return decideAt(ticket, rule, page, signal, view);
 }
 
 /**
@@ -106,16 +118,34 @@ async function waitForChange(ticket: Ticket, rule: Rule, decision: Decision, sig
   if (decision.kind === 'refuse') throw decision.error;
   if (decision.kind !== 'watch-key' && decision.kind !== 'watch-prefix') throw new Error(`the rule could not decide (${decision.kind})`);
   const news = new News();
+  const deleted = new Set<string>();
   const w = watch(ticket.session.client, targetOf(ticket, decision), {
     synced: () => news.post(),
-    events: () => news.post(),
+    events: events => {
+      for (const e of events) if (e.type === 'delete') deleted.add(ticket.keyspace.relative(e.kv.key));
+      news.post();
+    },
     failed: error => news.fail(error),
   });
   try {
     await news.next(signal);
-    const now = await reread(ticket, rule, signal);
+    const view: View = { older: [], complete: false };
+    const now = await reread(ticket, rule, signal, view);
     if (!sameWatch(now, decision)) return now;
+    deleted.clear();
     await news.next(signal);
+    // Older entries only ever leave, and every rule grants more as they do: when the view was the
+    // whole queue ahead of us, the deletions the watch saw may grant our turn without reading the
+    // queue again; one read of our own key (one key, whatever the queue's length) confirms it is
+    // still ours. A writer's release so admits the readers behind it with a point read each.
+    if (view.complete && deleted.size > 0) {
+      const left = view.older.filter(e => !deleted.has(e.key));
+      const next = rule.decide(ticket.entry(), left, true);
+      if (next.kind === 'granted') {
+        await patiently(() => ticket.read(rule, signal, undefined, 1), signal);
+        return next;
+      }
+    }
     return await reread(ticket, rule, signal);
   } finally {
     w.cancel();

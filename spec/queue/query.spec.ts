@@ -54,7 +54,7 @@ describe('queryLock', () => {
   });
 
   it('refuses an unknown kind, naming it', async () => {
-    await expect(queryLock(client(), uniqueName(), { kind: 'semaphore' as never })).rejects.toThrow(InvalidArgumentError);
-    await expect(queryLock(client(), uniqueName(), { kind: 'semaphore' as never })).rejects.toThrow(/kind must be one of mutex, election\. Got: semaphore/);
+    await expect(queryLock(client(), uniqueName(), { kind: 'lattice' as never })).rejects.toThrow(InvalidArgumentError);
+    await expect(queryLock(client(), uniqueName(), { kind: 'lattice' as never })).rejects.toThrow(/kind must be one of mutex, election, rwlock, semaphore\. Got: lattice/);
   });
 });
