@@ -1,3 +1,4 @@
+import { waitStarted } from '../observe/instrument.js';
 import { InvalidArgumentError, LockUpgradeError } from '../errors.js';
 import { validateHoldMs } from '../queue/bounded.js';
 import { isReaderKey, prefixOf, READER_MARKER } from '../queue/layout.js';
@@ -111,13 +112,16 @@ export class RWMutex {
     const maxHold = options.maxHold === undefined ? undefined : validateHoldMs('maxHold', options.maxHold);
     const reentered = this.reenter(mode);
     if (reentered) return reentered;
-    const ticket = await takeTurn(this.session, this.name, {
-      rule: mode === 'read' ? reader : writer,
-      marker: mode === 'read' ? READER_MARKER : '',
-      mode: turn,
-      signal,
-      timeout,
-    });
+    const wait = waitStarted(mode === 'read' ? 'rwlock-read' : 'rwlock-write', this.name, this.session.leaseId, signal);
+    const ticket = await wait.track(
+      takeTurn(this.session, this.name, {
+        rule: mode === 'read' ? reader : writer,
+        marker: mode === 'read' ? READER_MARKER : '',
+        mode: turn,
+        signal,
+        timeout,
+      }),
+    );
     return ticket && new Lock(await holdOf(ticket, maxHold));
   }
 

@@ -1,3 +1,4 @@
+import { waitStarted } from '../observe/instrument.js';
 import { InvalidArgumentError } from '../errors.js';
 import { validateHoldMs } from '../queue/bounded.js';
 import { observed } from '../queue/rules/observed.js';
@@ -115,7 +116,8 @@ export class Semaphore {
     const maxHold = options.maxHold === undefined ? undefined : validateHoldMs('maxHold', options.maxHold);
     const value = permitValue(this.permits, weight);
     const turn = observed(semaphoreRule(this.name, this.permits, weight));
-    const ticket = await takeTurn(this.session, this.name, { rule: turn.rule, mode, signal, timeout, value });
+    const wait = waitStarted('semaphore', this.name, this.session.leaseId, signal);
+    const ticket = await wait.track(takeTurn(this.session, this.name, { rule: turn.rule, mode, signal, timeout, value }));
     if (!ticket) return null;
     // A holder that waited may have a successor watching it as a waiter: one write wakes it. Before
     // bounding the hold (the write puts the key on the session's lease).

@@ -18,7 +18,7 @@ import type { LeaseLostError, OwnershipLostError } from '../errors.js';
  */
 
 /** A kind of lock, as events and metrics name it. An election's campaign is a wait, its term a hold. */
-export type LockKind = 'mutex' | 'election';
+export type LockKind = 'mutex' | 'election' | 'rwlock-read' | 'rwlock-write' | 'semaphore';
 
 /** Why a hold ended without being released: the key was deleted, or the lease revoked, expired or closed. */
 export type HoldLossReason = 'deleted' | 'lease-revoked' | 'lease-expired' | 'session-closed';
