@@ -6,6 +6,7 @@ import { callEtcd, type CallContext } from '../etcd/call.js';
 import { isCompacted } from '../etcd/classify.js';
 import { watch, type Watch, type WatchEvent } from '../etcd/watch.js';
 import { pause } from '../util/abort.js';
+import { Backoff } from '../util/backoff.js';
 
 /** Keys read per page when looking for the leader among an election's keys. */
 const PAGE = 16;
@@ -121,6 +122,7 @@ export async function* watchLeader(
   const keys = new Keyspace(client);
   /** The last state yielded; `null` before the first. */
   let last: LeaderInfo | undefined | null = null;
+  const backoff = new Backoff(RETRY_MIN_MS, RETRY_MAX_MS);
   let retryDelay = 0;
   while (!signal?.aborted) {
     if (retryDelay > 0 && !(await pause(retryDelay, signal))) return;
@@ -134,6 +136,7 @@ export async function* watchLeader(
         if (item.kind === 'synced') {
           states.push(await readLeader(client, ctx, name, undefined, signal));
           retryDelay = 0;
+          backoff.reset();
         } else if (item.kind === 'failed') {
           throw item.error;
         } else if (applied >= 0n) {
@@ -156,7 +159,7 @@ export async function* watchLeader(
       if (signal?.aborted) return;
       if (error instanceof PermissionDeniedError) throw error;
       if (!(error instanceof EtcdUnavailableError) && !isCompacted(error)) throw error;
-      retryDelay = Math.min(RETRY_MAX_MS, Math.max(RETRY_MIN_MS, retryDelay * 2));
+      retryDelay = backoff.next();
     } finally {
       feed.cancel();
     }

@@ -1,6 +1,7 @@
 import type { IKeyValue } from 'etcd3';
 import { PermissionDeniedError } from '../errors.js';
 import { pause } from '../util/abort.js';
+import { Backoff } from '../util/backoff.js';
 import { isPermissionError, isStaleToken } from './classify.js';
 import { discardStream, type DuplexStream, type Endpoint } from './internals.js';
 import type { Members } from './members.js';
@@ -67,7 +68,9 @@ export class WatchHub {
   private progressSentAt: number | undefined;
   private ticker: NodeJS.Timeout | undefined;
   private lingering: NodeJS.Timeout | undefined;
+  /** Failures in a row of the stream; a new one is opened at once after the first. */
   private failures = 0;
+  private readonly backoff = new Backoff(RECONNECT_MIN_MS, RECONNECT_MAX_MS);
 
   constructor(private readonly members: Members) {}
 
@@ -173,6 +176,7 @@ export class WatchHub {
     this.lastHeard = performance.now();
     this.progressSentAt = undefined;
     this.failures = 0;
+    this.backoff.reset();
     if (this.endpoint) this.members.answered(this.endpoint);
     let id = res.watch_id;
     if (res.created) {
@@ -240,9 +244,8 @@ export class WatchHub {
   }
 
   private async reopenLater(): Promise<void> {
-    const delay = Math.min(RECONNECT_MAX_MS, RECONNECT_MIN_MS * 2 ** Math.min(this.failures, 6)) * (0.5 + Math.random());
     this.failures++;
-    await pause(delay);
+    await pause(this.backoff.next());
     if (this.watches.size > 0 && !this.stream) await this.open();
   }
 

@@ -2,6 +2,7 @@ import { EtcdUnavailableError, LockTimeoutError, OwnershipLostError } from '../e
 import { watch, type WatchTarget } from '../etcd/watch.js';
 import type { Session } from '../session/session.js';
 import { abortable, pause, scope } from '../util/abort.js';
+import { Backoff } from '../util/backoff.js';
 import { decide, type Page } from './read.js';
 import type { Decision, Entry, Rule } from './rule.js';
 import { Ticket } from './ticket.js';
@@ -170,13 +171,14 @@ function sameWatch(a: Decision, b: Decision): boolean {
  * lease may be gone) lets it.
  */
 async function patiently<T>(read: () => Promise<T>, signal: AbortSignal): Promise<T> {
-  for (let failures = 0; ; failures++) {
+  const backoff = new Backoff(100, READ_RETRY_MAX_MS);
+  for (;;) {
     signal.throwIfAborted();
     try {
       return await abortable(read(), signal);
     } catch (error) {
       if (!(error instanceof EtcdUnavailableError) || signal.aborted) throw error;
-      await pause(Math.min(READ_RETRY_MAX_MS, 100 * 2 ** Math.min(failures, 4) * (0.5 + Math.random())), signal);
+      await pause(backoff.next(), signal);
     }
   }
 }

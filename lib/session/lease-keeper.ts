@@ -2,6 +2,7 @@ import type { ILeaseKeepAliveRequest, ILeaseKeepAliveResponse, Namespace } from 
 import type { LeaseLossReason } from '../errors.js';
 import { discardStream, type DuplexStream, type Endpoint } from '../etcd/internals.js';
 import { membersOf, type Members } from '../etcd/members.js';
+import { Backoff } from '../util/backoff.js';
 
 type KeepAliveStream = DuplexStream<ILeaseKeepAliveRequest, ILeaseKeepAliveResponse>;
 
@@ -48,7 +49,8 @@ export class LeaseKeeper {
   private tickTimer: NodeJS.Timeout | undefined;
   private deadlineTimer: NodeJS.Timeout | undefined;
   private silenceTimer: NodeJS.Timeout | undefined;
-  private failures = 0;
+  /** Backoff of stream reopenings after failures in a row: 50 ms to 1 s. */
+  private readonly backoff = new Backoff(50, 1000);
   /** Waiters for the next keepalive answer (see {@link check}). */
   private checks: ((alive: boolean) => void)[] = [];
 
@@ -192,7 +194,7 @@ export class LeaseKeeper {
     }
     this.onAnswered?.(now() - sentAt);
     this.settleChecks(true);
-    this.failures = 0;
+    this.backoff.reset();
     this.grantedTtl = ttl;
     this.lastAckSentAt = sentAt;
     this.deadline = Math.max(this.deadline, sentAt + ttl * 1000);
@@ -205,8 +207,7 @@ export class LeaseKeeper {
     this.closeStream();
     if (err !== undefined) this.lastError = err;
     // Back off from 50 ms to 1 s, never past the deadline's own check.
-    this.failures++;
-    this.schedule(Math.min(1000, 50 * 2 ** Math.min(this.failures, 5)));
+    this.schedule(this.backoff.next());
   }
 
   /**

@@ -1,7 +1,8 @@
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startCluster, type Cluster, type Member } from '../../harness/cluster.js';
-import { Mutex, Session, type Lock } from '../../lib/index.js';
+import { Election, Mutex, Session, type LeaderInfo, type Lock } from '../../lib/index.js';
+import { startProxies } from '../support/proxy.js';
 import { keysUnder, uniqueName, waitForKeys } from '../support/etcd.js';
 import { watchStreamEndpoint } from '../../lib/etcd/watch.js';
 import { given } from '../support/capabilities.js';
@@ -109,6 +110,56 @@ given('ownClusters').describe('a frozen etcd member while a quorum is up', () =>
       expect(times[2]).toBeLessThan(CHAIN_BOUND_MS);
     } finally {
       member.thaw();
+    }
+  });
+
+  /** An observer of `name` on a client of its own; `next()` resolves with its next observation. */
+  async function observerOf(name: string, hosts = cluster.endpoints): Promise<{ client: Etcd3; next: () => Promise<LeaderInfo | undefined>; stop: () => void }> {
+    const c = new Etcd3({ hosts });
+    clients.push(c);
+    const stop = new AbortController();
+    const seen = new Election(await Session.create(c, { ttl: 10 }), name).observe({ signal: stop.signal });
+    return { client: c, next: async () => (await seen.next()).value as LeaderInfo | undefined, stop: () => stop.abort() };
+  }
+
+  it('observe(): an observer whose watch stream is on the frozen member sees the next leader within the bound', async () => {
+    const name = uniqueName('frozen-observe');
+    const first = await new Election(await Session.create(plainClient(), { ttl: 10 }), name).campaign('first');
+    const second = new Election(await Session.create(plainClient(), { ttl: 10 }), name).campaign('second');
+    const observer = await observerOf(name);
+    expect(await observer.next()).toMatchObject({ value: 'first' });
+    const member = memberServing(observer.client);
+    member.freeze();
+    const start = performance.now();
+    try {
+      await first.resign();
+      expect(await observer.next()).toMatchObject({ value: 'second' });
+      const ms = performance.now() - start;
+      console.log(`frozen observer member: next leader seen ${ms.toFixed(0)} ms after the freeze`);
+      expect(ms).toBeLessThan(CHAIN_BOUND_MS);
+    } finally {
+      member.thaw();
+      observer.stop();
+    }
+    await (await second).resign();
+  });
+
+  it('observe(): connections reset under an observer: it carries on and sees the next leader', async () => {
+    const name = uniqueName('reset-observe');
+    const net = await startProxies(cluster.endpoints);
+    try {
+      const first = await new Election(await Session.create(plainClient(), { ttl: 10 }), name).campaign('first');
+      const second = new Election(await Session.create(plainClient(), { ttl: 10 }), name).campaign('second');
+      const observer = await observerOf(name, net.urls);
+      expect(await observer.next()).toMatchObject({ value: 'first' });
+      net.set('reset');
+      net.set('pass');
+      await first.resign();
+      expect(await observer.next()).toMatchObject({ value: 'second' });
+      observer.stop();
+      await (await second).resign();
+    } finally {
+      await net.close();
     }
   });
 });
