@@ -51,7 +51,7 @@ export const statusCommand: Command = {
       type: 'boolean',
       description: 'print a JSON array instead of a table: {position, role, key, lease, ttl, createRevision, value} per key',
     },
-    kind: { type: 'string', value: 'KIND', description: 'what <name> is, which decides who holds: mutex (default) or election' },
+    kind: { type: 'string', value: 'KIND', description: 'what <name> is: mutex (default), election, rwlock (adds each key’s mode) or semaphore (adds its weight)' },
   },
   async run(line: CommandLine, io: Io) {
     const name = validateName(positionals(line, 'status', ['name'])[0]);
