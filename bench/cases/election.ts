@@ -45,7 +45,9 @@ export async function election(b: Bench): Promise<Row[]> {
     const followerElection = new Election(await b.session(f), name);
     let seen: (() => void) | undefined;
     const followerKey = `${name}/${followerElection.session.leaseId}`;
-    watchers.push(await observe(observer, `${name}/`, key => key === followerKey && seen?.()));
+    // The follower's key: slot 0, or another slot while an earlier key of its is still being swept.
+    const isFollowers = (key: string): boolean => key === followerKey || key.startsWith(`${followerKey}_`);
+    watchers.push(await observe(observer, `${name}/`, key => isFollowers(key) && seen?.()));
     return {
       subject: 'etcd-concurrency Election',
       async lead() {

@@ -66,7 +66,9 @@ export async function handoff(b: Bench): Promise<Row[]> {
     const waiter = new Mutex(waiterSession, name);
     const waiterKey = `${name}/${waiterSession.leaseId}`;
     let keySeen: ((at: number) => void) | undefined;
-    watchers.push(await observe(observer, `${name}/`, (key, at) => key === waiterKey && keySeen?.(at)));
+    // The waiter's key: slot 0, or another slot while an earlier key of its is still being swept.
+    const isWaiters = (key: string): boolean => key === waiterKey || key.startsWith(`${waiterKey}_`);
+    watchers.push(await observe(observer, `${name}/`, (key, at) => isWaiters(key) && keySeen?.(at)));
     contenders.push({
       subject: 'etcd-concurrency Mutex',
       note: '',
