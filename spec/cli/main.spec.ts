@@ -46,7 +46,8 @@ describe('etcd-concurrency <command> --help', () => {
     const status = (await run(['status', '--help'])).out.join('\n');
     for (const code of ['0', '1', '2', '69', '77']) expect(status).toMatch(new RegExp(`^ {2}${code} `, 'm'));
     for (const code of ['75', '124', '127']) expect(status).not.toMatch(new RegExp(`^ {2}${code} `, 'm'));
-    expect(status).toMatch(/position, key, lease, ttl, createRevision, value/);
+    expect(status).toMatch(/position, role, key, lease, ttl, createRevision, value\} per key \(and mode or weight/);
+    expect(status).toMatch(/mutex \(default\), election, rwlock .* or semaphore/);
     const elect = (await run(['elect', '-h'])).out.join('\n');
     expect(elect).toMatch(/^ {2}0 +with --listen: stopped by SIGINT, SIGTERM or SIGHUP$/m);
   });

@@ -52,6 +52,6 @@ describe('status output', () => {
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const [code] = (await once(child, 'exit')) as [number | null];
     expect(code).toBe(ExitCode.usage);
-    expect(stderr).toMatch(/kind must be one of mutex, election\. Got: nope/);
+    expect(stderr).toMatch(/kind must be one of mutex, election, rwlock, semaphore\. Got: nope/);
   });
 });
