@@ -8,6 +8,7 @@ import { connectionFrom } from './connection.js';
 import { SignalTrap } from './signals.js';
 import { supervise } from './supervise.js';
 import { ExitCode, commonExitCodes, type ExitCodeDoc } from './exit-codes.js';
+import { holdEnd } from './loss.js';
 import { reportProgress } from './progress.js';
 
 /** Flags shared by `lock` and `elect`. */
@@ -143,15 +144,16 @@ export async function runHeld<H extends Held>(line: CommandLine, io: Io, command
 
 /**
  * Holds until SIGINT, SIGTERM or SIGHUP ({@link ExitCode.ok}: the caller then releases), or until the
- * hold is lost ({@link ExitCode.lost}, said on stderr).
+ * hold is lost ({@link ExitCode.lost}) or reaches the end of `--max-hold` ({@link ExitCode.holdExpired}),
+ * said on stderr.
  */
 async function holdUntilSignal(held: Held, trap: SignalTrap, what: string, log: (line: string) => void): Promise<number> {
   const ended = AbortSignal.any([held.signal, trap.signal]);
   if (!ended.aborted) await new Promise(resolve => ended.addEventListener('abort', resolve, { once: true }));
   if (trap.signal.aborted) return ExitCode.ok;
-  const reason: unknown = held.signal.reason;
-  log(`lost ${what}: ${reason instanceof Error ? reason.message : String(reason)}`);
-  return ExitCode.lost;
+  const end = holdEnd(what, held.signal.reason);
+  log(end.message);
+  return end.exitCode;
 }
 
 /**
