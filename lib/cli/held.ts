@@ -80,6 +80,12 @@ export interface HoldingPlan<H extends Held> {
   environment(held: H, revision: string, session: Session): Record<string, string>;
   /** What stdout gets when there is no command to run, once held (first the key, as etcdctl prints it). */
   holdLines(held: H): string[];
+  /**
+   * Lets go of the hold before the session closes, when closing the session is not enough: a hold
+   * bounded by `--max-hold` keeps its key on a lease of its own, which the session's close revokes
+   * only in the background (and this process exits right after).
+   */
+  release?(held: H): Promise<void>;
 }
 
 /**
@@ -108,11 +114,11 @@ export async function runHeld<H extends Held>(line: CommandLine, io: Io, command
   using trap = new SignalTrap();
   const client = new Etcd3(connection.clientOptions);
   let session: Session | undefined;
+  let held: H | undefined;
   try {
     session = await Session.create(client, { ttl, timeout: connection.dialTimeout, signal: trap.signal, callTimeout: connection.dialTimeout });
     verbose?.(`connected to ${connection.endpoints.join(',')}; lease ${session.leaseId}, TTL ${ttl} s`);
     const stopProgress = verbose && reportProgress(client, { name: plan.name, lease: session.lease, what: plan.what, first: plan.first, log: verbose });
-    let held: H;
     try {
       held = await plan.acquire(session, { signal: trap.signal, timeout });
     } finally {
@@ -134,6 +140,11 @@ export async function runHeld<H extends Held>(line: CommandLine, io: Io, command
       what: plan.what,
     });
   } finally {
+    if (held && plan.release) {
+      await bounded(plan.release(held), connection.dialTimeout).catch(() => {
+        // etcd away: the hold's lease expires by itself, within --ttl.
+      });
+    }
     // Revoking the lease deletes our key (held or still waiting) in one call.
     if (session) await bounded(session.close(), connection.dialTimeout).catch((error: unknown) => {
       io.err(`could not revoke lease ${session?.leaseId} (${error instanceof Error ? error.message : String(error)}): etcd deletes its keys within ${ttl} s`);

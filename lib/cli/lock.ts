@@ -75,6 +75,7 @@ export const lockCommand: Command = {
         ETCD_LEASE_ID: lock.leaseId,
       }),
       holdLines: lock => [lock.key, lock.fencingToken.toString()],
+      release: lock => lock.unlock(),
     });
   },
 };
