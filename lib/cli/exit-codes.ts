@@ -26,6 +26,17 @@ export const ExitCode = {
   lost: 75,
   /** etcd refused for lack of permission (`EX_NOPERM`). */
   permissionDenied: 77,
+  /**
+   * `lock -n N`: an older participant on the name uses another N; the command never ran
+   * (`EX_CONFIG`: the participants' configurations disagree).
+   */
+  permitsMismatch: 78,
+  /**
+   * `lock --max-hold`: the hold reached its end while held; a running command's process group got
+   * SIGTERM, then SIGKILL after `--grace`. Not {@link lost}: retrying later does not help a command
+   * that overruns its budget. (Outside `sysexits.h`, none of whose meanings fits.)
+   */
+  holdExpired: 79,
   /** `--timeout` elapsed while waiting for the lock or leadership; the command never ran (as `timeout(1)`). */
   timedOut: 124,
   /** The command was found but could not be executed (as shells report it). */

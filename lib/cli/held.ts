@@ -8,6 +8,7 @@ import { connectionFrom } from './connection.js';
 import { SignalTrap } from './signals.js';
 import { supervise } from './supervise.js';
 import { ExitCode, commonExitCodes, type ExitCodeDoc } from './exit-codes.js';
+import { holdEnd } from './loss.js';
 import { reportProgress } from './progress.js';
 
 /** Flags shared by `lock` and `elect`. */
@@ -79,6 +80,12 @@ export interface HoldingPlan<H extends Held> {
   environment(held: H, revision: string, session: Session): Record<string, string>;
   /** What stdout gets when there is no command to run, once held (first the key, as etcdctl prints it). */
   holdLines(held: H): string[];
+  /**
+   * Lets go of the hold before the session closes, when closing the session is not enough: a hold
+   * bounded by `--max-hold` keeps its key on a lease of its own, which the session's close revokes
+   * only in the background (and this process exits right after).
+   */
+  release?(held: H): Promise<void>;
 }
 
 /**
@@ -107,11 +114,11 @@ export async function runHeld<H extends Held>(line: CommandLine, io: Io, command
   using trap = new SignalTrap();
   const client = new Etcd3(connection.clientOptions);
   let session: Session | undefined;
+  let held: H | undefined;
   try {
     session = await Session.create(client, { ttl, timeout: connection.dialTimeout, signal: trap.signal, callTimeout: connection.dialTimeout });
     verbose?.(`connected to ${connection.endpoints.join(',')}; lease ${session.leaseId}, TTL ${ttl} s`);
     const stopProgress = verbose && reportProgress(client, { name: plan.name, lease: session.lease, what: plan.what, first: plan.first, log: verbose });
-    let held: H;
     try {
       held = await plan.acquire(session, { signal: trap.signal, timeout });
     } finally {
@@ -133,6 +140,11 @@ export async function runHeld<H extends Held>(line: CommandLine, io: Io, command
       what: plan.what,
     });
   } finally {
+    if (held && plan.release) {
+      await bounded(plan.release(held), connection.dialTimeout).catch(() => {
+        // etcd away: the hold's lease expires by itself, within --ttl.
+      });
+    }
     // Revoking the lease deletes our key (held or still waiting) in one call.
     if (session) await bounded(session.close(), connection.dialTimeout).catch((error: unknown) => {
       io.err(`could not revoke lease ${session?.leaseId} (${error instanceof Error ? error.message : String(error)}): etcd deletes its keys within ${ttl} s`);
@@ -143,15 +155,16 @@ export async function runHeld<H extends Held>(line: CommandLine, io: Io, command
 
 /**
  * Holds until SIGINT, SIGTERM or SIGHUP ({@link ExitCode.ok}: the caller then releases), or until the
- * hold is lost ({@link ExitCode.lost}, said on stderr).
+ * hold is lost ({@link ExitCode.lost}) or reaches the end of `--max-hold` ({@link ExitCode.holdExpired}),
+ * said on stderr.
  */
 async function holdUntilSignal(held: Held, trap: SignalTrap, what: string, log: (line: string) => void): Promise<number> {
   const ended = AbortSignal.any([held.signal, trap.signal]);
   if (!ended.aborted) await new Promise(resolve => ended.addEventListener('abort', resolve, { once: true }));
   if (trap.signal.aborted) return ExitCode.ok;
-  const reason: unknown = held.signal.reason;
-  log(`lost ${what}: ${reason instanceof Error ? reason.message : String(reason)}`);
-  return ExitCode.lost;
+  const end = holdEnd(what, held.signal.reason);
+  log(end.message);
+  return end.exitCode;
 }
 
 /**

@@ -7,6 +7,7 @@ import {
   LockTimeoutError,
   OwnershipLostError,
   PermissionDeniedError,
+  PermitsMismatchError,
 } from '../errors.js';
 import { UsageError, parseCommandLine, type OptionSpecs } from './args.js';
 import type { Command, Io } from './command.js';
@@ -92,6 +93,10 @@ function report(error: unknown, argv: readonly string[], io: Io, command: Comman
   if (error instanceof LockTimeoutError) {
     io.err(`${error.message}; the command did not run`);
     return ExitCode.timedOut;
+  }
+  if (error instanceof PermitsMismatchError) {
+    io.err(`${error.message}; the command did not run`);
+    return ExitCode.permitsMismatch;
   }
   if (error instanceof OwnershipLostError || error instanceof LeaseLostError) {
     io.err(`lost while waiting: ${error.message}`);

@@ -49,9 +49,13 @@ export const statusCommand: Command = {
   options: {
     json: {
       type: 'boolean',
-      description: 'print a JSON array instead of a table: {position, role, key, lease, ttl, createRevision, value} per key',
+      description: 'print a JSON array instead of a table: {position, role, key, lease, ttl, createRevision, value} per key (and mode or weight for kinds that have them)',
     },
-    kind: { type: 'string', value: 'KIND', description: 'what <name> is: mutex (default), election, rwlock (adds each key’s mode) or semaphore (adds its weight)' },
+    kind: {
+      type: 'string',
+      value: 'KIND',
+      description: 'what <name> is, which decides who holds: mutex (default), election, rwlock (lock --shared: readers share) or semaphore (lock -n)',
+    },
   },
   async run(line: CommandLine, io: Io) {
     const name = validateName(positionals(line, 'status', ['name'])[0]);

@@ -1,4 +1,5 @@
 import { ExitCode, signalExitCode } from './exit-codes.js';
+import { holdEnd } from './loss.js';
 import { startInGroup } from './process-group.js';
 import type { SignalTrap } from './signals.js';
 
@@ -8,7 +9,7 @@ export interface SuperviseOptions {
   readonly program: readonly string[];
   /** The program's whole environment. */
   readonly env: NodeJS.ProcessEnv;
-  /** Aborts when the lock or leadership is lost: the program's process group is stopped. */
+  /** Aborts when the lock or leadership is lost, or its `--max-hold` ends: the program's process group is stopped. */
   readonly lost: AbortSignal;
   /** ms between SIGTERM and SIGKILL after a loss. */
   readonly grace: number;
@@ -25,7 +26,8 @@ export interface SuperviseOptions {
  * the CLI should exit with:
  * - the program's own code (128 + N if signal N killed it) when it ends by itself or after a
  *   forwarded SIGINT / SIGTERM / SIGHUP;
- * - {@link ExitCode.lost} when `lost` aborted: the group got SIGTERM, then SIGKILL after `grace` ms;
+ * - {@link ExitCode.lost} when `lost` aborted (or {@link ExitCode.holdExpired} when its reason is the
+ *   end of `--max-hold`): the group got SIGTERM, then SIGKILL after `grace` ms;
  * - {@link ExitCode.notFound} / {@link ExitCode.cannotExecute} when it could not be started.
  *
  * The program gets its own process group so that a loss stops everything it started (a shell
@@ -36,8 +38,9 @@ export interface SuperviseOptions {
 export function supervise(options: SuperviseOptions): Promise<number> {
   const { program, lost, grace, trap, log, what } = options;
   if (lost.aborted) {
-    log(`lost ${what} before the command started: ${describe(lost.reason)}`);
-    return Promise.resolve(ExitCode.lost);
+    const end = holdEnd(what, lost.reason);
+    log(`${end.message}, before the command started`);
+    return Promise.resolve(end.exitCode);
   }
   const file = program[0]!;
   const { child, started, reclaimTerminal } = startInGroup(program, options.env);
@@ -62,7 +65,7 @@ export function supervise(options: SuperviseOptions): Promise<number> {
     let done = false;
     const onLost = (): void => {
       lostAt = Date.now();
-      log(`lost ${what}: ${describe(lost.reason)}; sending SIGTERM to the command, SIGKILL in ${grace} ms`);
+      log(`${holdEnd(what, lost.reason).message}; sending SIGTERM to the command, SIGKILL in ${grace} ms`);
       signalGroup('SIGTERM');
       killTimer = setTimeout(() => {
         log(`the command did not stop within ${grace} ms: sending SIGKILL`);
@@ -78,7 +81,7 @@ export function supervise(options: SuperviseOptions): Promise<number> {
       if (lostAt !== undefined) {
         // Whatever the command left in its group must not outlive the lock either.
         signalGroup('SIGKILL');
-        resolve(ExitCode.lost);
+        resolve(holdEnd(what, lost.reason).exitCode);
       } else {
         resolve(code);
       }
@@ -104,8 +107,4 @@ export function supervise(options: SuperviseOptions): Promise<number> {
       });
     });
   });
-}
-
-function describe(reason: unknown): string {
-  return reason instanceof Error ? reason.message : String(reason);
 }

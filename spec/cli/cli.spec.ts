@@ -238,7 +238,7 @@ describe('etcd-concurrency usage and errors', () => {
     expect(general.lines.join('\n')).toMatch(/Commands:\n {2}lock/);
     const lock = cli(['lock', '--help']);
     expect(await lock.exited).toBe(0);
-    expect(lock.lines[0]).toBe('Usage: etcd-concurrency lock <name> [options] [-- <command> [args...]]');
+    expect(lock.lines[0]).toBe('Usage: etcd-concurrency lock <name> [-n N | --shared] [--max-hold DURATION] [options] [-- <command> [args...]]');
     expect(lock.lines.join('\n')).toMatch(/ETCD_LOCK_KEY/);
   });
 

@@ -43,10 +43,14 @@ describe('etcd-concurrency <command> --help', () => {
     const lock = (await run(['help', 'lock'])).out.join('\n');
     for (const code of ['0', '2', '69', '75', '77', '124', '126', '127', '128\\+N']) expect(lock).toMatch(new RegExp(`^ {2}${code} `, 'm'));
     expect(lock).toMatch(/^ {2}75 +the lock was lost .*while waiting or while held/m);
+    expect(lock).toMatch(/^ {2}78 +-n: another participant on <name> uses another N; the command did not run/m);
+    expect(lock).toMatch(/^ {2}79 +--max-hold: the hold reached its end; a running command got SIGTERM/m);
+    expect(lock).toMatch(/^ {6}--max-hold DURATION +end the hold this long after it was granted/m);
     const status = (await run(['status', '--help'])).out.join('\n');
     for (const code of ['0', '1', '2', '69', '77']) expect(status).toMatch(new RegExp(`^ {2}${code} `, 'm'));
-    for (const code of ['75', '124', '127']) expect(status).not.toMatch(new RegExp(`^ {2}${code} `, 'm'));
-    expect(status).toMatch(/position, role, key, lease, ttl, createRevision, value/);
+    for (const code of ['75', '78', '79', '124', '127']) expect(status).not.toMatch(new RegExp(`^ {2}${code} `, 'm'));
+    expect(status).toMatch(/position, role, key, lease, ttl, createRevision, value\} per key \(and mode or weight/);
+    expect(status).toMatch(/mutex \(default\), election, rwlock .* or semaphore/);
     const elect = (await run(['elect', '-h'])).out.join('\n');
     expect(elect).toMatch(/^ {2}0 +with --listen: stopped by SIGINT, SIGTERM or SIGHUP$/m);
   });
@@ -65,6 +69,13 @@ describe('etcd-concurrency usage errors', () => {
     [['elect', '--listen', 'x', '--timeout', '1s'], 'elect --listen does not take --timeout'],
     [['elect', '-l', 'x', '--', 'true'], 'elect --listen runs no command'],
     [['elect', '-l', 'x', 'y'], 'unexpected argument "y" for elect --listen'],
+    [['lock', 'x', '-n', '2', '--shared', '--', 'true'], 'lock takes either -n (a semaphore) or --shared (a read lock), not both'],
+    [['lock', 'x', '--permits=0', '--', 'true'], '-n (--permits) must be a whole number ≥ 1. Got: "0"'],
+    [['lock', 'x', '-n', '1.5'], '-n (--permits) must be a whole number ≥ 1. Got: "1.5"'],
+    [['lock', 'x', '--max-hold', '0s', '--', 'true'], '--max-hold must be longer than 0 and at most 24 days. Got: "0s"'],
+    [['lock', 'x', '--max-hold', 'soon'], '--max-hold must be a duration such as 90s'],
+    [['elect', 'x', 'v', '-n', '2'], 'elect does not take -n'],
+    [['elect', 'x', 'v', '--max-hold', '1s'], 'elect does not take --max-hold'],
   ])('%j: exit 2 and the message', async (argv, message) => {
     const { code, err, out } = await run(argv);
     expect(code).toBe(ExitCode.usage);
