@@ -182,7 +182,7 @@ export class BoundedHold {
 
 function revoke(ticket: Ticket, lease: string): void {
   const { client, ctx } = ticket.session;
-  callEtcd(client, ctx, `revoke lease ${BigInt(lease).toString(16)}`, { service: 'Lease', method: 'leaseRevoke', request: { ID: lease }, write: true }).catch(
-    () => undefined,
-  );
+  const request = { service: 'Lease', method: 'leaseRevoke', request: { ID: lease }, write: true, hedge: true } as const;
+  // session.close() waits for it: the key is on this lease, not the session's.
+  ticket.session.cleanup(callEtcd(client, ctx, `revoke lease ${BigInt(lease).toString(16)}`, request));
 }

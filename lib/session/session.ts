@@ -126,6 +126,7 @@ export class Session implements AsyncDisposable {
   private readonly controller = new AbortController();
   private readonly keeper: LeaseKeeper;
   private readonly members = new Set<LeaseBound>();
+  private readonly cleanups = new Set<Promise<void>>();
   private readonly slots = new Map<string, Set<number>>();
   private closing: Promise<void> | undefined;
 
@@ -188,7 +189,9 @@ export class Session implements AsyncDisposable {
   private async closeOnce(): Promise<void> {
     const wasLost = this.signal.aborted;
     this.end(new SessionClosedError(this.leaseId));
-    if (wasLost) return;
+    // What the holds did as the session ended (a bounded hold revokes the lease its key is on).
+    const cleanups = Promise.allSettled([...this.cleanups]);
+    if (wasLost) return void (await cleanups);
     try {
       await callEtcd(this.client, this.ctx, `revoke lease ${this.leaseId}`, {
         service: 'Lease',
@@ -200,7 +203,22 @@ export class Session implements AsyncDisposable {
     } catch (error) {
       // Gone already, or the client was closed first: its lease expires by itself then.
       if (!isLeaseGone(error) && !isClientClosed(error)) throw error;
+    } finally {
+      await cleanups;
     }
+  }
+
+  /**
+   * @internal Work a hold does when it ends that `close()` must wait for (a bounded hold's key is on
+   * a lease of its own, which it revokes): `close()` resolves only once it has settled.
+   */
+  cleanup(work: Promise<unknown>): void {
+    const settled = work.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.cleanups.add(settled);
+    void settled.then(() => this.cleanups.delete(settled));
   }
 
   private end(reason: Error): void {
