@@ -119,11 +119,17 @@ async function waitForChange(ticket: Ticket, rule: Rule, decision: Decision, sig
   if (decision.kind === 'refuse') throw decision.error;
   if (decision.kind !== 'watch-key' && decision.kind !== 'watch-prefix') throw new Error(`the rule could not decide (${decision.kind})`);
   const news = new News();
-  const deleted = new Set<string>();
+  /** The latest deletion revision of each key the watch saw deleted. */
+  const deleted = new Map<string, bigint>();
   const w = watch(ticket.session.client, targetOf(ticket, decision), {
     synced: () => news.post(),
     events: events => {
-      for (const e of events) if (e.type === 'delete') deleted.add(ticket.keyspace.relative(e.kv.key));
+      for (const e of events) {
+        if (e.type !== 'delete') continue;
+        const key = ticket.keyspace.relative(e.kv.key);
+        const at = BigInt(e.kv.mod_revision);
+        if (at > (deleted.get(key) ?? 0n)) deleted.set(key, at);
+      }
       news.post();
     },
     failed: error => news.fail(error),
@@ -133,14 +139,15 @@ async function waitForChange(ticket: Ticket, rule: Rule, decision: Decision, sig
     const view: View = { older: [], complete: false };
     const now = await reread(ticket, rule, signal, view);
     if (!sameWatch(now, decision)) return now;
-    deleted.clear();
     await news.next(signal);
     // Older entries only ever leave, and every rule grants more as they do: when the view was the
     // whole queue ahead of us, the deletions the watch saw may grant our turn without reading the
     // queue again; one read of our own key (one key, whatever the queue's length) confirms it is
-    // still ours. A writer's release so admits the readers behind it with a point read each.
+    // still ours. A writer's release so admits the readers behind it with a point read each. A
+    // deletion counts only for the entry it deleted: one after the entry's creation (an earlier key
+    // of the same name may be deleted too, its event arriving after our read).
     if (view.complete && deleted.size > 0) {
-      const left = view.older.filter(e => !deleted.has(e.key));
+      const left = view.older.filter(e => !((deleted.get(e.key) ?? 0n) > e.createRevision));
       const next = rule.decide(ticket.entry(), left, true);
       if (next.kind === 'granted') {
         await patiently(() => ticket.read(rule, signal, undefined, 1), signal);
