@@ -184,8 +184,9 @@ given('ownClusters').describe('checker: K clients × lock cycles under faults', 
       return keys.slice(1);
     };
     const acquired = (timeoutMs = 5000, from?: number) => bus.next(e => e.e === 'acquired', timeoutMs, from);
+    /** The next hold that did its work: a committed write, or under an RWMutex a read hold's two reads. */
     const progress = (timeoutMs: number) =>
-      bus.next(e => e.e === 'hold' && (e.write as { outcome: string }).outcome === 'committed', timeoutMs);
+      bus.next(e => e.e === 'hold' && ['committed', ...(kind === 'rw' ? ['read'] : [])].includes((e.write as { outcome: string }).outcome), timeoutMs);
     const bounded = <T>(promise: Promise<T>, ms: number): Promise<T | undefined> =>
       Promise.race([promise, new Promise<undefined>(resolve => setTimeout(() => resolve(undefined), ms))]);
 
