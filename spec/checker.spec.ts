@@ -342,7 +342,8 @@ given('ownClusters').describe('checker: K clients × lock cycles under faults', 
       },
     };
 
-    // The schedule: every fault, ROUNDS times, in seeded orders, each after a few more writes.
+    // The schedule: every fault, `rounds` times, in seeded orders, each after a few more writes (or,
+    // under an RWMutex, read holds).
     const kinds = Object.keys(faults);
     const order = Array.from({ length: rounds }, () => [...kinds].sort(() => rand() - 0.5)).flat();
     console.log(`checker ${kind} seed ${seed}: CHECKER_SEED=${seed} replays this schedule`);
