@@ -12,12 +12,12 @@ import {
   freezeProcess,
   leaderOf,
   revokeLease,
-  sharedClock,
   thawProcess,
   waitForDeletion,
 } from './support/faults.js';
 import { startProxies, type ProxySet } from './support/proxy.js';
 import { given } from './support/capabilities.js';
+import { wallClock } from './support/wall-clock.js';
 
 // A Jepsen-style check of the lock under faults. K client processes (spec/fixtures/checker-client.ts)
 // take one lock in turns, each hold a guarded read-modify-write of a counter through
@@ -141,7 +141,7 @@ given('ownClusters').describe('checker: K clients × lock cycles under faults', 
     const prefix = `${name}/`;
     const bus = new Bus();
     const log = new FaultLog();
-    const started = sharedClock();
+    const started = wallClock();
 
     // The clients, each behind proxies of its own.
     const clients: { id: string; child: ChildProcess; net: ProxySet; exited: Promise<number | null> }[] = [];
@@ -209,7 +209,7 @@ given('ownClusters').describe('checker: K clients × lock cycles under faults', 
         if (!acq) return;
         const c = byId(acq.id);
         c.net.set('blackhole');
-        const cut = sharedClock();
+        const cut = wallClock();
         log.note('blackhole', c.id, `holding token ${acq.token as string}`);
         blackholes.push({ holder: c.id, cycle: acq.cycle as number, cut });
         // Its lease expires in etcd, and its key with it; then the path heals.
@@ -223,12 +223,12 @@ given('ownClusters').describe('checker: K clients × lock cycles under faults', 
         if (!acq) return;
         const c = byId(acq.id);
         freezeProcess(c.child);
-        const from = sharedClock();
+        const from = wallClock();
         log.note('SIGSTOP', c.id, `holding token ${acq.token as string}`);
         await bounded(waitForDeletion(observer, acq.key as string), 3 * TTL * 1000);
         await bus.next(e => e.e === 'acquired' && e.id !== c.id, 3000);
         thawProcess(c.child);
-        freezes.push({ id: c.id, from, to: sharedClock() });
+        freezes.push({ id: c.id, from, to: wallClock() });
         log.note('SIGCONT', c.id);
       },
       'kill -9 leader': async () => {
@@ -300,14 +300,14 @@ given('ownClusters').describe('checker: K clients × lock cycles under faults', 
         const acq = await acquired();
         if (!acq) return;
         await revokeLease(cluster.endpoints, acq.lease as string);
-        revocations.push({ at: sharedClock(), lease: acq.lease as string });
+        revocations.push({ at: wallClock(), lease: acq.lease as string });
         log.note('etcdctl lease revoke', acq.id, `lease ${acq.lease as string}`);
       },
       'delete holder key': async () => {
         const acq = await acquired();
         if (!acq) return;
         await deleteKey(cluster.endpoints, acq.key as string);
-        revocations.push({ at: sharedClock(), key: acq.key as string });
+        revocations.push({ at: wallClock(), key: acq.key as string });
         log.note('etcdctl del', acq.id, `holder key ${acq.key as string}`);
       },
       'delete waiter key': async () => {
@@ -316,7 +316,7 @@ given('ownClusters').describe('checker: K clients × lock cycles under faults', 
           if (keys.length > 0) {
             const key = pick(keys);
             if ((await deleteKey(cluster.endpoints, key)) === 1) {
-              victims.push({ at: sharedClock(), key });
+              victims.push({ at: wallClock(), key });
               log.note('etcdctl del', ownerOf(leaseOf(key)) ?? '?', `waiter key ${key}`);
               return;
             }
@@ -551,10 +551,11 @@ given('ownClusters').describe('checker: K clients × lock cycles under faults', 
     });
     console.log(
       [
-        `checker ${kind}${kind === 'semaphore' ? ` N=${permits}` : ''} (seed ${seed}): ${K} clients, ${cycles} lock cycles in ${((sharedClock() - started) / 1000).toFixed(1)} s, TTL ${TTL} s`,
+        `checker ${kind}${kind === 'semaphore' ? ` N=${permits}` : ''} (seed ${seed}): ${K} clients, ${cycles} lock cycles in ${((wallClock() - started) / 1000).toFixed(1)} s, TTL ${TTL} s`,
         `  holds: ${holds.length}${kind === 'rw' ? ` (${holds.filter(h => h.mode === 'read').length} read)` : ''}; guarded writes: ${JSON.stringify(outcomes)}; counter${kind === 'semaphore' ? 's (sum)' : ''} ${counter} = ${markers.length} committed writes`,
         ...(kind === 'semaphore' ? [`  most holds at once whose signal had not aborted (excused ones included): ${mostAtOnce}`] : []),
         `  lock() failures: ${JSON.stringify(lockFailures)}; sessions: ${count(e => e.e === 'session')} (${count(e => e.e === 'session') - K} after a lost lease)`,
+        `  clock: each client's performance.timeOrigin off the wall clock by ${bus.events.filter(e => e.e === 'done').map(e => `${e.id} ${(e.originSkew as number).toFixed(1)}`).join(', ')} ms (times here are wall times)`,
         `  calls: ${calls.length}, ${pausedCalls} of them spanning a pause of their process; stalls seen: ${stalls.length}`,
         `  blackholed holder: ${detection.join('; ') || 'none'}`,
         `  overlaps${kind === 'mutex' ? '' : ' (of exclusive holds)'} and order inversions explained: ${JSON.stringify(exemptions)}`,
