@@ -191,7 +191,8 @@ given('ownClusters').describe('checker: K clients × lock cycles under faults', 
       Promise.race([promise, new Promise<undefined>(resolve => setTimeout(() => resolve(undefined), ms))]);
 
     const revocations: { at: number; lease?: string; key?: string }[] = [];
-    const victims: { at: number; key: string }[] = [];
+    /** Waiter keys an operator deleted: when the queue was read (the key was in it), and when `etcdctl del` returned. */
+    const victims: { seen: number; at: number; key: string }[] = [];
     const blackholes: { holder: string; cycle: number; cut: number }[] = [];
     const freezes: { id: string; from: number; to: number }[] = [];
 
@@ -313,10 +314,11 @@ given('ownClusters').describe('checker: K clients × lock cycles under faults', 
       'delete waiter key': async () => {
         for (let attempt = 0; attempt < 20; attempt++) {
           const keys = waiting(await observer.getAll().prefix(prefix).sort('Create', 'Ascend').keys());
+          const seen = wallClock();
           if (keys.length > 0) {
             const key = pick(keys);
             if ((await deleteKey(cluster.endpoints, key)) === 1) {
-              victims.push({ at: wallClock(), key });
+              victims.push({ seen, at: wallClock(), key });
               log.note('etcdctl del', ownerOf(leaseOf(key)) ?? '?', `waiter key ${key}`);
               return;
             }
@@ -508,11 +510,12 @@ given('ownClusters').describe('checker: K clients × lock cycles under faults', 
 
     // A waiter whose key an operator deleted fails at once with OwnershipLostError.
     for (const v of victims) {
-      const lease = v.key.slice(prefix.length).split('_')[0];
-      const id = ownerOf(lease!);
-      // The lock() that was waiting with this key when it was deleted.
+      const id = ownerOf(leaseOf(v.key));
+      // The lock() that was waiting with this key when it was deleted. It began before the queue
+      // was read: a lock() begun later (the same session's next, after the deletion ended its
+      // hold, while etcdctl was still exiting) has a key of its own.
       const waited = bus.events.find(
-        e => e.e === 'call' && e.id === id && e.op === 'lock' && (e.start as number) <= v.at && (e.end as number) >= v.at - 50,
+        e => e.e === 'call' && e.id === id && e.op === 'lock' && (e.start as number) <= v.seen && (e.end as number) >= v.at - 50,
       );
       // A lock() granted in the instant before the deletion (its read still saw the key) ends ok;
       // then the hold it returned must have lost its key ('deleted') at once.
