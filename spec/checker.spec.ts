@@ -190,7 +190,8 @@ given('ownClusters').describe('checker: K clients × lock cycles under faults', 
     const bounded = <T>(promise: Promise<T>, ms: number): Promise<T | undefined> =>
       Promise.race([promise, new Promise<undefined>(resolve => setTimeout(() => resolve(undefined), ms))]);
 
-    const revocations: { at: number; lease?: string; key?: string }[] = [];
+    /** An operator's revoke or delete of a holder's: it took effect between `from` (etcdctl started) and `at` (it returned). */
+    const revocations: { from: number; at: number; lease?: string; key?: string }[] = [];
     /** Waiter keys an operator deleted: when the queue was read (the key was in it), and when `etcdctl del` returned. */
     const victims: { seen: number; at: number; key: string }[] = [];
     const blackholes: { holder: string; cycle: number; cut: number }[] = [];
@@ -300,15 +301,17 @@ given('ownClusters').describe('checker: K clients × lock cycles under faults', 
       'revoke holder lease': async () => {
         const acq = await acquired();
         if (!acq) return;
+        const from = wallClock();
         await revokeLease(cluster.endpoints, acq.lease as string);
-        revocations.push({ at: wallClock(), lease: acq.lease as string });
+        revocations.push({ from, at: wallClock(), lease: acq.lease as string });
         log.note('etcdctl lease revoke', acq.id, `lease ${acq.lease as string}`);
       },
       'delete holder key': async () => {
         const acq = await acquired();
         if (!acq) return;
+        const from = wallClock();
         await deleteKey(cluster.endpoints, acq.key as string);
-        revocations.push({ at: wallClock(), key: acq.key as string });
+        revocations.push({ from, at: wallClock(), key: acq.key as string });
         log.note('etcdctl del', acq.id, `holder key ${acq.key as string}`);
       },
       'delete waiter key': async () => {
@@ -406,8 +409,10 @@ given('ownClusters').describe('checker: K clients × lock cycles under faults', 
       .concat(freezes);
     const paused = (id: string, t: number): boolean => stalls.some(s => s.id === id && s.from <= t && t <= s.to);
     const revokedBefore = (h: Hold, t: number): boolean =>
-      revocations.some(r => r.at <= t + 50 && (r.lease === h.lease || r.key === h.key)) ||
-      victims.some(v => v.at <= t + 50 && v.key === h.key);
+      // From when etcdctl started: it may take effect, and the next holder hear of it, well before
+      // the process returns on a busy machine.
+      revocations.some(r => r.from <= t && (r.lease === h.lease || r.key === h.key)) ||
+      victims.some(v => v.seen <= t && v.key === h.key);
 
     // No lost update: etcd's own record of the writes. Each committed write put a marker in its
     // transaction; read in commit order, each read the value the previous one wrote. Under a
