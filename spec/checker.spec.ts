@@ -407,7 +407,9 @@ given('ownClusters').describe('checker: K clients × lock cycles under faults', 
       .filter(e => e.e === 'stall')
       .map(e => ({ id: e.id, from: e.from as number, to: e.to as number }))
       .concat(freezes);
-    const paused = (id: string, t: number): boolean => stalls.some(s => s.id === id && s.from <= t && t <= s.to);
+    // A process resumed by SIGCONT (or after a stall) first runs its overdue timers, the lease
+    // deadline's among them: its signal aborts shortly after, not at the instant it resumes.
+    const paused = (id: string, t: number): boolean => stalls.some(s => s.id === id && s.from <= t && t <= s.to + RESUME_GRACE_MS);
     const revokedBefore = (h: Hold, t: number): boolean =>
       // From when etcdctl started: it may take effect, and the next holder hear of it, well before
       // the process returns on a busy machine.
