@@ -48,6 +48,8 @@ const ROUNDS: Record<Kind, number> = { mutex: 2, semaphore: 1, rw: 1 };
 const SEMAPHORE_PERMITS = 2;
 /** A call may end this much after its budget (timers and pipes run late on a busy machine). */
 const CALL_SLACK_MS = 300;
+/** How long after a paused client resumes its overdue timers may take to run (its signal to abort), ms. */
+const RESUME_GRACE_MS = 500;
 
 /** A JSON line a client printed. */
 interface Event {
