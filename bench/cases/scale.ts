@@ -54,7 +54,10 @@ export async function scale(b: Bench): Promise<Row[]> {
       const before = await scrape(b.metricsUrls);
       const releasedAt = clock();
       await holder.unlock();
-      const records = (await Promise.all(done)).flatMap(m => m.records);
+      const finished = await Promise.all(done);
+      const failure = finished.find(m => typeof m.error === 'string');
+      if (failure) throw new Error(`a waiter failed: ${String(failure.error)}`);
+      const records = finished.flatMap(m => m.records);
       works.push(work(before, await scrape(b.metricsUrls)));
       releases += size + 1;
       records.sort((x, y) => x[1] - y[1]);
