@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { openSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -84,9 +85,11 @@ process.once('exit', () => {
 export async function startCluster(options: ClusterOptions = {}): Promise<Cluster> {
   const bin = etcdBinary();
   const size = options.size ?? 3;
-  const dir = await mkdtemp(join(tmpdir(), 'etcd-concurrency-'));
-  // Whatever ends this process (even SIGKILL), the members die and the directory goes with it.
+  // Whatever ends this process (even SIGKILL), the members die and the directory goes with it. The
+  // reaper hears of the directory before it exists, so no moment is left where it exists unknown.
+  const dir = join(tmpdir(), `etcd-concurrency-${randomBytes(6).toString('hex')}`);
   removeOnExit(dir);
+  await mkdir(dir, { mode: 0o700 });
   const ports = await freePorts(size * 3);
   const scheme = options.tls ? 'https' : 'http';
   const names = Array.from({ length: size }, (_, i) => `m${i + 1}`);
