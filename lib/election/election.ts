@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from '../errors.js';
+import { requireSession } from '../session/require.js';
 import { readLeader, watchLeader, type LeaderInfo } from './observe.js';
 import { Leadership, validateValue } from './leadership.js';
 import { waitStarted } from '../observe/instrument.js';
@@ -58,9 +58,7 @@ export class Election {
     readonly session: Session,
     name: string,
   ) {
-    if (!(session instanceof Session)) {
-      throw new InvalidArgumentError('session', `An Election needs a Session. Got: ${String(session)}`);
-    }
+    requireSession(session, 'An Election');
     this.name = validateName(name);
   }
 

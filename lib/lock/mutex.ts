@@ -1,3 +1,4 @@
+import { requireSession } from '../session/require.js';
 import { Lock } from './lock.js';
 import { prefixOf } from '../queue/layout.js';
 import { exclusive } from '../queue/rule.js';
@@ -7,7 +8,7 @@ import { holdOf } from './hold.js';
 import { validateHoldMs } from '../queue/bounded.js';
 import { isReaderKey } from '../queue/layout.js';
 import { Session } from '../session/session.js';
-import { InvalidArgumentError, LockUpgradeError } from '../errors.js';
+import { LockUpgradeError } from '../errors.js';
 import { waitStarted } from '../observe/instrument.js';
 import { validateName, validateSignal, validateTimeout } from '../util/validate.js';
 
@@ -59,9 +60,7 @@ export class Mutex {
     readonly session: Session,
     name: string,
   ) {
-    if (!(session instanceof Session)) {
-      throw new InvalidArgumentError('session', `A Mutex needs a Session. Got: ${String(session)}`);
-    }
+    requireSession(session, 'A Mutex');
     this.name = validateName(name);
     this.prefix = prefixOf(this.name);
   }

@@ -1,5 +1,6 @@
+import { requireSession } from '../session/require.js';
 import { waitStarted } from '../observe/instrument.js';
-import { InvalidArgumentError, LockUpgradeError } from '../errors.js';
+import { LockUpgradeError } from '../errors.js';
 import { validateHoldMs } from '../queue/bounded.js';
 import { isReaderKey, prefixOf, READER_MARKER } from '../queue/layout.js';
 import { reader, writer } from '../queue/rules/read-write.js';
@@ -56,9 +57,7 @@ export class RWMutex {
     readonly session: Session,
     name: string,
   ) {
-    if (!(session instanceof Session)) {
-      throw new InvalidArgumentError('session', `An RWMutex needs a Session. Got: ${String(session)}`);
-    }
+    requireSession(session, 'An RWMutex');
     this.name = validateName(name);
     this.prefix = prefixOf(this.name);
   }

@@ -1,3 +1,4 @@
+import { requireSession } from '../session/require.js';
 import { waitStarted } from '../observe/instrument.js';
 import { InvalidArgumentError } from '../errors.js';
 import { validateHoldMs } from '../queue/bounded.js';
@@ -67,9 +68,7 @@ export class Semaphore {
     name: string,
     options: SemaphoreOptions,
   ) {
-    if (!(session instanceof Session)) {
-      throw new InvalidArgumentError('session', `A Semaphore needs a Session. Got: ${String(session)}`);
-    }
+    requireSession(session, 'A Semaphore');
     this.name = validateName(name);
     const permits = (options as SemaphoreOptions | undefined)?.permits;
     if (typeof permits !== 'number' || !Number.isSafeInteger(permits) || permits < 1) {
