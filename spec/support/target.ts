@@ -46,6 +46,9 @@ export async function startTarget(): Promise<Target> {
 const OWNER_LABEL = 'etcd-concurrency.tests.owner';
 const owner = `${hostname()}:${process.pid}`;
 
+/** Where the suite's etcd container publishes its port, hence where testcontainers and the tests reach it. */
+const LOOPBACK = '127.0.0.1';
+
 /** Removes containers left by earlier runs on this host whose process is gone (no reaper container runs: see below). */
 async function removeOrphans(): Promise<void> {
   let listed: string;
@@ -75,7 +78,26 @@ async function startContainer(): Promise<Target> {
   // testcontainers' reaper ("ryuk") is an image of its own, which offline machines cannot pull. We
   // remove our container ourselves: stop() below, at exit, and orphans of killed runs on the next run.
   process.env.TESTCONTAINERS_RYUK_DISABLED ??= 'true';
-  const { GenericContainer, Wait } = await import('testcontainers');
+  // The port is published on 127.0.0.1 only (publishOnLoopback below), so 127.0.0.1 is where both
+  // testcontainers' wait strategy and the tests must reach it. Left to itself, testcontainers picks
+  // another host when it finds /.dockerenv (this process runs in a container, as CI's does): the
+  // bridge network's gateway, which dockerd lists (172.17.0.1) when docker0 already had its address
+  // as it started, i.e. on every daemon start after the first on a machine. Its /health probe then
+  // went to 172.17.0.1:<port>, where nothing listens, and timed out after 60 s. (Otherwise it tries
+  // to pull alpine for `ip route`, fails offline, and falls back to localhost, which worked.) Set
+  // before testcontainers first builds its runtime client, which keeps the host it resolved.
+  if (process.env.TESTCONTAINERS_HOST_OVERRIDE && process.env.TESTCONTAINERS_HOST_OVERRIDE !== LOOPBACK) {
+    throw new Error(
+      `TESTCONTAINERS_HOST_OVERRIDE=${process.env.TESTCONTAINERS_HOST_OVERRIDE}: the tests publish etcd's port on ${LOOPBACK} only, so it can only be reached there`,
+    );
+  }
+  process.env.TESTCONTAINERS_HOST_OVERRIDE = LOOPBACK;
+  const { GenericContainer, Wait, getContainerRuntimeClient } = await import('testcontainers');
+  const host = (await getContainerRuntimeClient()).info.containerRuntime.host;
+  if (host !== LOOPBACK) {
+    // A runtime strategy that ignores the override (testcontainers' `tc.host` setting): say so now rather than time out.
+    throw new Error(`testcontainers reaches containers at ${host}, but the tests publish etcd's port on ${LOOPBACK} only`);
+  }
   await removeOrphans();
   const generic = new GenericContainer(etcdImage())
     // Whatever the image's ENTRYPOINT (etcd's own image has none, others run a shell script or etcd
@@ -99,7 +121,7 @@ async function startContainer(): Promise<Target> {
     spawnSync('docker', ['rm', '-f', '-v', id], { stdio: 'ignore' }); // else the next run removes it as an orphan
   };
   process.once('exit', removeNow);
-  const endpoint = `http://127.0.0.1:${container.getMappedPort(2379)}`;
+  const endpoint = `http://${container.getHost()}:${container.getMappedPort(2379)}`; // the address the wait strategy probed
   return {
     mode: 'testcontainers',
     endpoints: [endpoint],
@@ -123,5 +145,5 @@ function publishOnLoopback(container: object, port: number): void {
   if (!bindings || bindings.length !== 1) {
     throw new Error(`testcontainers' create options changed shape (no PortBindings for ${port}/tcp): update publishOnLoopback() in spec/support/target.ts`);
   }
-  bindings[0]!.HostIp = '127.0.0.1';
+  bindings[0]!.HostIp = LOOPBACK;
 }
