@@ -23,9 +23,12 @@ const MAX_REFUSALS = 2;
 interface Registration {
   readonly id: string;
   readonly target: WatchTarget;
-  readonly listener: WatchListener;
-  /** Registered on the current stream. */
-  registered: boolean;
+  /** Who is told of it: one owner, or several that asked for the same watch from "now" (see {@link WatchHub}). */
+  readonly listeners: WatchListener[];
+  /** Its key in {@link WatchHub.shared}, for a watch from "now" that others may join. */
+  readonly share: string | undefined;
+  /** Registered on the current stream, at this revision. */
+  registeredAt: bigint | undefined;
   /** Its creation was sent on the current stream (answered or not). */
   sent: boolean;
   /** Watch from this revision; dropped once a registration was lost (then from "now"). */
@@ -54,10 +57,17 @@ interface WatchResponse {
  *   member, every watch registered again from "now", and every listener told to re-read.
  * - **Refusals**: a watch refused for permission may have carried a token etcd no longer accepts,
  *   so the token is renewed and the stream replaced once before the watch fails.
+ * - **Same watch, one registration**: watches of the same keys and events from "now" share one
+ *   etcd watch, so a release that concerns many waiters of one process (the readers queued behind
+ *   a writer) costs one event on the stream, not one per waiter. One that joins a registered watch
+ *   is told it is synced at once: etcd delivers everything after that registration, hence after
+ *   the join, and the joiner's read covers what came before.
  * - Answers for a watch we no longer know (cancelled meanwhile) are ignored.
  */
 export class WatchHub {
   private readonly watches = new Map<string, Registration>();
+  /** The registrations others may join, by target (see {@link shareKey}). */
+  private readonly shared = new Map<string, Registration>();
   /** Ids of creations sent on the current stream and not yet answered, in the order sent. */
   private unanswered: string[] = [];
   private nextId = 1;
@@ -80,17 +90,29 @@ export class WatchHub {
   }
 
   watch(target: WatchTarget, listener: WatchListener): Watch {
-    const registration: Registration = { id: String(this.nextId++), target, listener, registered: false, sent: false, startRevision: target.startRevision, refusals: 0 };
+    const share = target.startRevision === undefined ? shareKey(target) : undefined;
+    const joined = share === undefined ? undefined : this.shared.get(share);
+    if (joined) {
+      joined.listeners.push(listener);
+      const at = joined.registeredAt;
+      if (at !== undefined) queueMicrotask(() => joined.listeners.includes(listener) && listener.synced(at, false));
+      return { cancel: () => this.cancel(joined, listener) };
+    }
+    const registration: Registration = { id: String(this.nextId++), target, listeners: [listener], share, registeredAt: undefined, sent: false, startRevision: target.startRevision, refusals: 0 };
     this.watches.set(registration.id, registration);
+    if (share !== undefined) this.shared.set(share, registration);
     clearTimeout(this.lingering);
     if (this.stream) this.create(registration);
     else void this.open();
-    return { cancel: () => this.cancel(registration) };
+    return { cancel: () => this.cancel(registration, listener) };
   }
 
-  private cancel(registration: Registration): void {
-    if (this.watches.get(registration.id) !== registration) return;
-    this.watches.delete(registration.id);
+  private cancel(registration: Registration, listener: WatchListener): void {
+    const at = registration.listeners.indexOf(listener);
+    if (at < 0) return;
+    registration.listeners.splice(at, 1);
+    if (registration.listeners.length > 0) return;
+    this.forget(registration);
     // etcd handles a stream's requests in order: a cancellation sent before the creation was
     // answered still finds the watch.
     if (registration.sent && this.stream) this.send({ cancel_request: { watch_id: registration.id } });
@@ -101,6 +123,12 @@ export class WatchHub {
       }, LINGER_MS);
       this.lingering.unref();
     }
+  }
+
+  /** Drops a registration from the hub (not from etcd). */
+  private forget(registration: Registration): void {
+    this.watches.delete(registration.id);
+    if (registration.share !== undefined && this.shared.get(registration.share) === registration) this.shared.delete(registration.share);
   }
 
   private create(registration: Registration): void {
@@ -190,28 +218,31 @@ export class WatchHub {
     if (!registration) return; // a progress report, or an answer for a watch cancelled meanwhile
     const revision = BigInt(res.header.revision);
     if (res.canceled) return this.onRefused(registration, res.cancel_reason);
+    // A listener may cancel (and so leave the list) while being told.
+    const listeners = registration.listeners.length === 1 ? registration.listeners : [...registration.listeners];
     if (res.created) {
-      registration.registered = true;
+      registration.registeredAt = revision;
       registration.refusals = 0;
-      registration.listener.synced(revision, registration.startRevision !== undefined);
+      const gapFree = registration.startRevision !== undefined;
+      for (const listener of listeners) listener.synced(revision, gapFree);
     }
     if (res.events.length > 0) {
-      registration.listener.events(
-        res.events.map(e => ({ type: e.type === 'Delete' ? 'delete' : 'put', kv: e.kv })),
-        revision,
-      );
+      const events = res.events.map(e => ({ type: e.type === 'Delete' ? ('delete' as const) : ('put' as const), kv: e.kv }));
+      for (const listener of listeners) listener.events(events, revision);
     }
   }
 
   /** etcd cancelled a watch we did not cancel: refused at creation, or (rarely) dropped later. */
   private onRefused(registration: Registration, reason: string): void {
-    registration.registered = registration.sent = false;
+    registration.registeredAt = undefined;
+    registration.sent = false;
     registration.startRevision = undefined;
     const error = new Error(reason || 'etcd cancelled the watch');
     if (isPermissionError(error) || isStaleToken(error)) {
       if (++registration.refusals > MAX_REFUSALS) {
-        this.watches.delete(registration.id);
-        registration.listener.failed?.(new PermissionDeniedError('watch a key', { cause: error }));
+        this.forget(registration);
+        const failure = new PermissionDeniedError('watch a key', { cause: error });
+        for (const listener of registration.listeners) listener.failed?.(failure);
         return;
       }
       // Perhaps a token etcd forgot: authenticate again on a new stream, which registers it again.
@@ -234,7 +265,8 @@ export class WatchHub {
     this.endpoint = undefined;
     discardStream(stream);
     for (const registration of this.watches.values()) {
-      registration.registered = registration.sent = false;
+      registration.registeredAt = undefined;
+      registration.sent = false;
       registration.startRevision = undefined;
     }
     if (this.watches.size === 0) return;
@@ -258,3 +290,8 @@ export class WatchHub {
   }
 }
 
+
+/** What makes two watches from "now" the same etcd watch: their keys and the events they want. */
+function shareKey(target: WatchTarget): string {
+  return `${target.events} ${target.key.toString('hex')} ${target.rangeEnd?.toString('hex') ?? ''}`;
+}

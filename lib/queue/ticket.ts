@@ -2,6 +2,7 @@ import type { IRangeResponse, ITxnResponse } from 'etcd3';
 import { OwnershipLostError, PermissionDeniedError } from '../errors.js';
 import { callEtcd, type CallContext } from '../etcd/call.js';
 import { isLeaseGone } from '../etcd/classify.js';
+import { keyExists } from '../etcd/key-check.js';
 import { Keyspace } from '../etcd/keyspace.js';
 import type { LeaseBound, Session } from '../session/session.js';
 import { keyOf, prefixOf } from './layout.js';
@@ -150,6 +151,16 @@ export class Ticket implements LeaseBound {
   }
 
   /**
+   * Reads whether our key is still ours (batched with the other checks of the moment: see
+   * `keyExists`); if it is not, {@link signal} aborts and this throws its reason.
+   */
+  async confirm(): Promise<void> {
+    if (await keyExists(this.session.client, this.session.ctx, this.keyspace.key(this.key), this.createRevision)) return;
+    this.end('deleted');
+    throw this.signal.reason;
+  }
+
+  /**
    * Writes a new value into our key, only while it is still ours (same create revision).
    * @returns false if our key is gone.
    */
@@ -216,17 +227,16 @@ export class Ticket implements LeaseBound {
     if (this.ownKey || this.stateNow.kind !== 'live') return;
     this.ownKey = new OwnKeyGuard(this.session.client, this.keyspace.key(this.key), this.stateNow.createRevision, {
       deleted: () => this.end('deleted'),
-      confirm: () => this.confirm(),
+      confirm: () => this.confirmLater(),
     });
     this.ownKey.start(delayMs);
   }
 
   /** Reads our key once (retrying while etcd is unavailable) to see that it is still ours: a read that finds it gone ends the ticket. */
-  private confirm(): void {
-    const keyOnly: Rule = { needsValues: false, decide: () => ({ kind: 'granted' }) };
+  private confirmLater(): void {
     sweepLater(
       0,
-      () => this.read(keyOnly, this.signal, undefined, 1).then(
+      () => this.confirm().then(
         () => undefined,
         (error: unknown) => {
           if (!(error instanceof OwnershipLostError || error instanceof PermissionDeniedError)) throw error;

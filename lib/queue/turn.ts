@@ -143,14 +143,18 @@ async function waitForChange(ticket: Ticket, rule: Rule, decision: Decision, sig
     // Older entries only ever leave, and every rule grants more as they do: when the view was the
     // whole queue ahead of us, the deletions the watch saw may grant our turn without reading the
     // queue again; one read of our own key (one key, whatever the queue's length) confirms it is
-    // still ours. A writer's release so admits the readers behind it with a point read each. A
-    // deletion counts only for the entry it deleted: one after the entry's creation (an earlier key
-    // of the same name may be deleted too, its event arriving after our read).
+    // still ours. A writer's release so admits the readers behind it with a point read each, and
+    // the readers of one process share their reads (see `keyExists`). A deletion counts only for the
+    // entry it deleted: one after the entry's creation (an earlier key of the same name may be
+    // deleted too, its event arriving after our read).
     if (view.complete && deleted.size > 0) {
-      const left = view.older.filter(e => !((deleted.get(e.key) ?? 0n) > e.createRevision));
+      const left = view.older.filter(e => {
+        const at = deleted.get(e.key);
+        return at === undefined || at < e.createRevision;
+      });
       const next = rule.decide(ticket.entry(), left, true);
       if (next.kind === 'granted') {
-        await patiently(() => ticket.read(rule, signal, undefined, 1), signal);
+        await patiently(() => ticket.confirm(), signal);
         return next;
       }
     }
@@ -178,13 +182,14 @@ function sameWatch(a: Decision, b: Decision): boolean {
  * lease may be gone) lets it.
  */
 async function patiently<T>(read: () => Promise<T>, signal: AbortSignal): Promise<T> {
-  const backoff = new Backoff(100, READ_RETRY_MAX_MS);
+  let backoff: Backoff | undefined;
   for (;;) {
     signal.throwIfAborted();
     try {
       return await abortable(read(), signal);
     } catch (error) {
       if (!(error instanceof EtcdUnavailableError) || signal.aborted) throw error;
+      backoff ??= new Backoff(100, READ_RETRY_MAX_MS);
       await pause(backoff.next(), signal);
     }
   }
