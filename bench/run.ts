@@ -4,16 +4,15 @@
  * bench/results/latest.json. Starts its own 3-member etcd cluster unless ETCD_ENDPOINTS is set.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
+import { resolve } from 'node:path';
 import { cpus, loadavg } from 'node:os';
 import { baseline } from './cases/baseline.js';
 import { election } from './cases/election.js';
 import { handoff } from './cases/handoff.js';
 import { kindsUncontended } from './cases/kinds-uncontended.js';
 import { rwFanout } from './cases/rw-fanout.js';
-import { semaphoreScale } from './cases/semaphore-scale.js';
 import { memory } from './cases/memory.js';
-import { scale } from './cases/scale.js';
+import { scale, semaphoreScale } from './cases/scale.js';
 import { throughput } from './cases/throughput.js';
 import { uncontended } from './cases/uncontended.js';
 import { Bench } from './support/bench.js';
@@ -100,7 +99,8 @@ async function main(): Promise<number> {
   process.stdout.write(
     `${quick ? 'quick mode; ' : ''}${machine.nproc} cores, ${machine.cpu}, Node ${machine.node}, etcd ${machine.etcd}; ${seconds.toFixed(0)} s\n`,
   );
-  const dir = fileURLToPath(new URL('./results/', import.meta.url));
+  // Next to the sources, wherever the compiled bench runs from (`npm run bench` runs in the package's root).
+  const dir = `${resolve('bench/results')}/`;
   await mkdir(dir, { recursive: true });
   if (unhandled.length > 0) {
     process.stdout.write(`\n⚠ ${unhandled.length} unhandled promise rejection(s) during the run (each would have crashed a process). First: ${unhandled[0]}\n`);

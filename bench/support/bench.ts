@@ -9,6 +9,8 @@ import { startCluster, type Cluster } from '../../harness/cluster.js';
 import { clock } from './clock.js';
 
 const workersDir = fileURLToPath(new URL('../workers/', import.meta.url));
+/** Whether this runs compiled (`npm run bench`), else from the sources through tsx. */
+const compiled = import.meta.url.endsWith('.js');
 
 /**
  * What every case gets: the etcd cluster (started here, or `ETCD_ENDPOINTS`), its metrics URLs,
@@ -70,9 +72,10 @@ export class Bench {
     return `bench/${label}-${randomBytes(4).toString('hex')}`;
   }
 
-  /** Starts `bench/workers/<file>` in its own Node process (through tsx). */
+  /** Starts `bench/workers/<file>` in its own Node process: compiled, as this runs (else through tsx). */
   worker(file: string, args: string[], nodeFlags: string[] = []): Worker {
-    const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', `${workersDir}${file}`, ...args], {
+    const entry = compiled ? [`${workersDir}${file.replace(/\.ts$/, '.js')}`] : ['--import', 'tsx', `${workersDir}${file}`];
+    const child = spawn(process.execPath, [...nodeFlags, ...entry, ...args], {
       stdio: ['pipe', 'pipe', 'inherit'],
       env: { ...process.env, ETCD_ENDPOINTS: this.endpoints.join(','), BENCH_METRICS_URLS: this.metricsUrls.join(',') },
     });
