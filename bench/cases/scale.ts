@@ -1,4 +1,4 @@
-import { Mutex } from '../../lib/index.js';
+import { Mutex, Semaphore, type Lock, type Session } from '../../lib/index.js';
 import type { Bench, Message } from '../support/bench.js';
 import { clock } from '../support/clock.js';
 import { waitForKeys, waitForWatchers } from '../support/etcd.js';
@@ -7,22 +7,61 @@ import type { Row } from '../support/report.js';
 import { summarize } from '../support/stats.js';
 import { putOnce } from './baseline.js';
 
-const CASE = '4 queue scale';
-
+/** A finished join of `workers/waiters.ts`. */
 interface Done extends Message {
   records: [string, number, number][];
 }
 
+/** What a queue-scale case runs on. */
+interface Kind {
+  readonly case: string;
+  readonly subject: string;
+  /** The worker's `kind`. */
+  readonly worker: 'mutex' | 'semaphore';
+  readonly quickSizes: number[];
+  hold(session: Session, name: string): Promise<Lock>;
+}
+
 /**
- * Case 4: N waiters on one lock, spread round-robin over several worker processes, each waiter
+ * Case 4: N waiters on one `Mutex`, spread round-robin over several worker processes, each waiter
  * releasing as soon as it holds. The holder (here) releases once every waiter is in line (its key
  * exists and etcd counts its watchers); then the lock passes down the whole queue. Measured: each
  * handoff (previous release call → next acquisition), FIFO order (fencing tokens strictly increase
  * in acquisition order), and etcd's work per release from its metrics.
  */
-export async function scale(b: Bench): Promise<Row[]> {
+export function scale(b: Bench): Promise<Row[]> {
+  return queueScale(b, {
+    case: '4 queue scale',
+    subject: 'etcd-concurrency Mutex',
+    worker: 'mutex',
+    quickSizes: [10, 100],
+    hold: (session, name) => new Mutex(session, name).lock(),
+  });
+}
+
+/**
+ * Case 10: as case 4, on a `Semaphore` with one permit: the head waiter watches the prefix for
+ * deletions, every other waiter its predecessor for any change, and a waiter that becomes a holder
+ * writes its key once to wake its successor.
+ */
+export function semaphoreScale(b: Bench): Promise<Row[]> {
+  return queueScale(b, {
+    case: '10 semaphore scale (N = 1)',
+    subject: 'etcd-concurrency Semaphore',
+    worker: 'semaphore',
+    quickSizes: [10, 1000],
+    hold: (session, name) => new Semaphore(session, name, { permits: 1 }).acquire(),
+  });
+}
+
+/**
+ * The queue-scale measurement of one kind. Targets: at the largest size, the median handoff at most
+ * 1.3× the smallest size's, FIFO, and etcd's watch events per release constant (within half an
+ * event of the smallest size's).
+ */
+async function queueScale(b: Bench, kind: Kind): Promise<Row[]> {
   const processes = b.pick(2, 4);
-  const sizes = b.pick([10, 100], [10, 100, 1000]);
+  const sizes = b.pick(kind.quickSizes, [10, 100, 1000]);
   const minSamples = b.pick(40, 300);
   const workers = Array.from({ length: processes }, () => b.worker('waiters.ts', []));
   await Promise.all(workers.map(w => w.next('ready')));
@@ -30,6 +69,7 @@ export async function scale(b: Bench): Promise<Row[]> {
   const session = await b.session(client);
   const rows: Row[] = [];
   const medians = new Map<number, number>();
+  const events = new Map<number, number>();
 
   for (const size of sizes) {
     const rounds = Math.max(1, Math.ceil(minSamples / size));
@@ -40,16 +80,16 @@ export async function scale(b: Bench): Promise<Row[]> {
     let readyTimeouts = 0;
     let releases = 0;
     for (let round = 0; round < rounds; round++) {
-      const name = b.name(`scale-${size}`);
-      const holder = await new Mutex(session, name).lock();
+      const name = b.name(`${kind.worker}-scale-${size}`);
+      const holder = await kind.hold(session, name);
       const base = await watchers(b.metricsUrls);
       const done = workers.map((w, i) => {
         const count = Math.floor(size / processes) + (i < size % processes ? 1 : 0);
-        w.send({ cmd: 'join', name, count });
+        w.send({ cmd: 'join', name, count, kind: kind.worker, permits: 1 });
         return w.next<Done>('done');
       });
       await waitForKeys(client, `${name}/`, size + 1);
-      // Every waiter watches its own key and its predecessor's: 2 watchers each once in line.
+      // Every waiter watches its own key and its predecessor (a semaphore's head waiter, the prefix): 2 each.
       if (!(await waitForWatchers(b.metricsUrls, base + 2 * size, 60_000))) readyTimeouts++;
       const before = await scrape(b.metricsUrls);
       const releasedAt = clock();
@@ -90,17 +130,21 @@ export async function scale(b: Bench): Promise<Row[]> {
     const s = summarize(handoffs);
     const p = summarize(puts);
     medians.set(size, s.median);
-    const smallest = medians.get(sizes[0]!)!;
-    const growth = s.median / smallest;
+    events.set(size, server.watchEvents);
+    const growth = s.median / medians.get(sizes[0]!)!;
+    const eventsConstant = Math.abs(server.watchEvents - events.get(sizes[0]!)!) <= 0.5;
     const largest = size === sizes[sizes.length - 1] && size !== sizes[0];
     rows.push({
-      case: `${CASE}, ${size.toLocaleString('en-US')} waiters`,
-      subject: 'etcd-concurrency Mutex',
+      case: `${kind.case}, ${size.toLocaleString('en-US')} waiters`,
+      subject: kind.subject,
       unit: 'ms',
       summary: s,
       ratio: { median: s.median / p.median, p99: s.p99 / p.p99, of: 'put' },
       target: largest
-        ? { text: `≤ 1.3× the ${sizes[0]}-waiter median (${growth.toFixed(2)}×); FIFO`, met: growth <= 1.3 && fifo }
+        ? {
+            text: `≤ 1.3× the ${sizes[0]}-waiter median (${growth.toFixed(2)}×); FIFO; watch events per release constant`,
+            met: growth <= 1.3 && fifo && eventsConstant,
+          }
         : { text: 'FIFO', met: fifo },
       note:
         `${processes} processes, ${rounds} round${rounds > 1 ? 's' : ''}; FIFO ${fifo ? 'held' : 'BROKEN'}; ` +

@@ -1,12 +1,15 @@
 /**
- * A process full of waiters on one lock, for the queue-scale case. Commands on stdin (JSON lines):
- * `{"cmd":"join","name":N,"count":k}` starts k `lock()` calls on N; each waiter, once it holds the
- * lock, stamps the time, releases at once and stamps the release call. When all k are done it
- * sends `{"type":"done","records":[[token, acquiredAt, releasedAt], …]}`. Times are monotonic ms,
- * comparable across processes. `{"cmd":"exit"}` closes the session and exits.
+ * A process full of waiters on one lock, for the queue-scale cases (4 and 10). Commands on stdin
+ * (JSON lines): `{"cmd":"join","name":N,"count":k,"kind":K,"permits":P}` starts k acquisitions of
+ * N, `lock()` of a `Mutex` (K `"mutex"`) or `acquire()` of a `Semaphore` of P permits
+ * (`"semaphore"`); each waiter, once it holds, stamps the time, releases at once and stamps the
+ * release call. When all k are done it sends `{"type":"done","records":[[token, acquiredAt,
+ * releasedAt], …]}`, or `done` with an `error` if one failed (so the case fails instead of waiting
+ * for ever). Times are monotonic ms, comparable across processes. `{"cmd":"exit"}` closes the
+ * session and exits.
  */
 import { Etcd3 } from 'etcd3';
-import { Mutex, Session } from '../../lib/index.js';
+import { Mutex, Semaphore, Session, type Lock } from '../../lib/index.js';
 import { clock } from '../support/clock.js';
 import { commands, emit, endpoints, survivePromiseBugs } from './io.js';
 
@@ -17,12 +20,22 @@ const client = new Etcd3({ hosts: endpoints() });
 const session = await Session.create(client, { ttl: 30, callTimeout: 30_000 });
 emit({ type: 'ready', leaseId: session.leaseId });
 
+/** The acquisition a join asks for. */
+function acquirer(command: Record<string, unknown>): () => Promise<Lock> {
+  const name = String(command.name);
+  if (command.kind === 'semaphore') {
+    const semaphore = new Semaphore(session, name, { permits: Number(command.permits) });
+    return () => semaphore.acquire();
+  }
+  const mutex = new Mutex(session, name);
+  return () => mutex.lock();
+}
+
 for await (const command of commands()) {
   if (command.cmd === 'join') {
-    const mutex = new Mutex(session, String(command.name));
-    const count = Number(command.count);
-    const waiters = Array.from({ length: count }, async (): Promise<[string, number, number]> => {
-      const lock = await mutex.lock();
+    const acquire = acquirer(command);
+    const waiters = Array.from({ length: Number(command.count) }, async (): Promise<[string, number, number]> => {
+      const lock = await acquire();
       const acquiredAt = clock();
       const token = lock.fencingToken.toString();
       const releasedAt = clock();
@@ -32,8 +45,10 @@ for await (const command of commands()) {
     emit({ type: 'issued' });
     void Promise.all(waiters).then(
       records => emit({ type: 'done', records }),
-      // Reported as 'done' with the error, so the case fails instead of waiting for ever.
-      (error: unknown) => emit({ type: 'done', records: [], error: String(error) }),
+      (error: unknown) => {
+        process.stderr.write(`waiters ${process.pid}: ${(error as Error).stack ?? String(error)}\n`);
+        emit({ type: 'done', records: [], error: String(error) });
+      },
     );
   } else if (command.cmd === 'exit') {
     break;
