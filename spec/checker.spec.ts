@@ -47,12 +47,11 @@ const ROUNDS: Record<Kind, number> = { mutex: 2, semaphore: 1, rw: 1 };
 /** N of the semaphore run. */
 const SEMAPHORE_PERMITS = 2;
 /**
- * A call may end this much after its budget (timers and pipes run late on a busy machine). Raised
- * from 300 ms after one CI run saw an unlock() end 349 ms past its 2 s budget, with no stall of the
- * client recorded, right after an operator revoked its lease: not explained yet (see the closing
- * note of that change); the overrun is still printed when it happens below 500 ms.
+ * A call may end this much after its budget (timers and pipes run late on a busy machine). One run
+ * saw an unlock() end 349 ms past its 2 s budget: a call ended only when its retry policy's backoff
+ * sleep did, which did not heed the deadline (fixed in `etcd/call.ts`; shown in faults.spec.ts).
  */
-const CALL_SLACK_MS = 500;
+const CALL_SLACK_MS = 300;
 /** How long after a paused client resumes its overdue timers may take to run (its signal to abort), ms. */
 const RESUME_GRACE_MS = 500;
 
@@ -546,9 +545,6 @@ given('ownClusters').describe('checker: K clients × lock cycles under faults', 
     let pausedCalls = 0;
     for (const call of calls) {
       const took = (call.end as number) - (call.start as number);
-      if (took > (call.budget as number) + 300 && took <= (call.budget as number) + CALL_SLACK_MS) {
-        console.log(`  note: ${call.id} ${call.op as string} took ${Math.round(took)} ms, its budget ${call.budget as number} ms (${call.outcome as string})`);
-      }
       if (took <= (call.budget as number) + CALL_SLACK_MS) continue;
       if (stalls.some(s => s.id === call.id && s.to >= (call.start as number) && s.from <= (call.end as number))) {
         pausedCalls++;

@@ -349,6 +349,23 @@ describe('faults on the way to etcd', () => {
     net.set('pass');
   });
 
+  it('a call’s deadline also ends the retry policy’s backoff: callTimeout bounds the call whatever the policy waits', async () => {
+    const net = await proxies();
+    const c = client({ hosts: net.urls });
+    // A policy that, after a failed round, waits 10 s before the next: far past the call's 1 s.
+    const policy = retry(handleWhen(isTransient), { maxAttempts: 3, backoff: new ConstantBackoff(10_000) });
+    const s = await session(c, { retryPolicy: policy, callTimeout: 1000 });
+    const lock = await new Mutex(s, uniqueName()).lock();
+    net.set('reset');
+    const started = performance.now();
+    const error = await lock.unlock().catch((e: unknown) => e);
+    const took = performance.now() - started;
+    expect(error).toBeInstanceOf(EtcdUnavailableError);
+    // By its deadline (plus a busy machine's slack), not after the backoff.
+    expect(took).toBeLessThan(5000);
+    net.set('pass');
+  });
+
   it('a LeaderElector cut off by a partition steps down, and after it heals campaigns again by itself', async () => {
     const net = await proxies();
     const name = uniqueName('elector');

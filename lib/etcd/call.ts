@@ -4,6 +4,7 @@ import { EtcdUnavailableError, InvalidArgumentError, PermissionDeniedError, TlsH
 import { isPermissionError, isSilence, isStaleToken, isTlsFailure, isTooLarge, isTransient } from './classify.js';
 import type { Endpoint, Service } from './internals.js';
 import { membersOf, type Members } from './members.js';
+import { abortable } from '../util/abort.js';
 
 export { isTransient } from './classify.js';
 
@@ -92,13 +93,15 @@ export async function callEtcd<T>(client: Namespace, ctx: CallContext, operation
   const timer = setTimeout(() => stop.abort(TIME_UP), ctx.callTimeout);
   const inFlight = new Set<Promise<unknown>>();
   try {
-    return await ctx.policy.execute(
-      () => {
-        const attemptMs = hedges(rpc) ? ctx.callTimeout * ATTEMPT_SHARE : Math.min(ctx.callTimeout * ATTEMPT_SHARE, members.attemptTimeout());
-        return hedged(members, rpc, deadline, attemptMs, stop.signal, inFlight, error => (lastError = error));
-      },
-      stop.signal,
-    );
+    const execution = ctx.policy.execute(() => {
+      // The policy went on after the call ended (its backoff does not heed the signal): no new round.
+      stop.signal.throwIfAborted();
+      const attemptMs = hedges(rpc) ? ctx.callTimeout * ATTEMPT_SHARE : Math.min(ctx.callTimeout * ATTEMPT_SHARE, members.attemptTimeout());
+      return hedged(members, rpc, deadline, attemptMs, stop.signal, inFlight, error => (lastError = error));
+    }, stop.signal);
+    // A retry policy's backoff (cockatiel's sleeps between rounds) does not end at the signal: the
+    // call does, at its deadline or the caller's abort, whatever the policy is waiting for.
+    return await abortable(execution, stop.signal);
   } catch (error) {
     if (signal?.aborted) {
       if (rpc.write) await Promise.allSettled([...inFlight]);
