@@ -252,13 +252,23 @@ export class Ticket implements LeaseBound {
     this.stateNow = { kind: 'ended', reason, createRevision };
     this.ownKey?.cancel();
     this.session.detach(this);
-    this.lost.abort(
-      reason === 'released'
-        ? new OwnershipLostError(this.name, this.key, 'released')
-        : new OwnershipLostError(this.name, this.key, reason, { cause }),
-    );
+    this.lost.abort(reason === 'released' ? this.releasedReason() : new OwnershipLostError(this.name, this.key, reason, { cause }));
     // Our key vanished: maybe the lease went with it. Ask at once rather than at the next keepalive.
     if (reason === 'deleted') this.session.probe();
+  }
+
+  /**
+   * The reason of a release: not a failure, so without a stack. Capturing one (V8 walks the async
+   * stack of the awaiting callers) cost about 28 µs of CPU per release, 1 % of an uncontended cycle.
+   */
+  private releasedReason(): OwnershipLostError {
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    try {
+      return new OwnershipLostError(this.name, this.key, 'released');
+    } finally {
+      Error.stackTraceLimit = limit;
+    }
   }
 
   private async releaseOnce(): Promise<void> {
