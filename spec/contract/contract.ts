@@ -1,6 +1,6 @@
 import type { ComparatorBuilder, Etcd3 } from 'etcd3';
 import { describe, expect, it } from 'vitest';
-import { LeaseLostError, LockTimeoutError, OwnershipLostError, SessionClosedError, type Session } from '../../lib/index.js';
+import { LeaseLostError, LockTimeoutError, OwnershipLostError, SessionClosedError, type Leadership, type Lock, type Session } from '../../lib/index.js';
 import { aborted, client, endpoints, keysUnder, session, uniqueName, waitForKeys, waitForNoKeys } from '../support/etcd.js';
 import { deleteKey, revokeLease } from '../support/faults.js';
 
@@ -14,13 +14,50 @@ export interface Held extends AsyncDisposable {
   guarded(): ComparatorBuilder;
 }
 
-/** A lock kind, as the contract drives it. Every acquisition in one test uses the same name. */
-export interface Kind {
+/**
+ * A lock kind, as the contract drives it. Every acquisition in one test uses the same name. `H` is
+ * its hold: the contract takes {@link Held} ones, and {@link viewedAs} turns a kind's own into them.
+ */
+export interface Kind<H = Held> {
   readonly title: string;
   /** Waits for a hold that excludes every other hold the contract takes. */
-  acquire(session: Session, name: string, options?: { signal?: AbortSignal; timeout?: number }): Promise<Held>;
+  acquire(session: Session, name: string, options?: { signal?: AbortSignal; timeout?: number }): Promise<H>;
   /** Takes a hold only if that needs no waiting; else `null`. */
-  tryAcquire(session: Session, name: string): Promise<Held | null>;
+  tryAcquire(session: Session, name: string): Promise<H | null>;
+}
+
+/** The contract's view of a hold: its key, fencing token, signal and disposal, with `release` and `guarded` as given. */
+function held(hold: Lock | Leadership, release: () => Promise<void>, guarded: () => ComparatorBuilder): Held {
+  return {
+    key: hold.key,
+    fencingToken: hold.fencingToken,
+    signal: hold.signal,
+    release,
+    guarded,
+    [Symbol.asyncDispose]: () => hold[Symbol.asyncDispose](),
+  };
+}
+
+/** The contract's view of a Lock: a Mutex's or an RWMutex's hold, or a Semaphore's Permit. */
+export function lockHeld(lock: Lock): Held {
+  return held(lock, () => lock.unlock(), () => lock.ifOwner());
+}
+
+/** The contract's view of a leadership. */
+export function leadershipHeld(leadership: Leadership): Held {
+  return held(leadership, () => leadership.resign(), () => leadership.ifLeader());
+}
+
+/** A kind whose acquisitions resolve with its own holds (a Lock, a Leadership), each seen through `view`. */
+export function viewedAs<H>(view: (hold: H) => Held, kind: Kind<H>): Kind {
+  return {
+    title: kind.title,
+    acquire: async (session, name, options) => view(await kind.acquire(session, name, options)),
+    tryAcquire: async (session, name) => {
+      const hold = await kind.tryAcquire(session, name);
+      return hold === null ? null : view(hold);
+    },
+  };
 }
 
 /**

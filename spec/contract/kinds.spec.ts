@@ -1,26 +1,13 @@
-import { RWMutex, Semaphore, type Lock } from '../../lib/index.js';
-import { lockContract, type Held } from './contract.js';
+import { RWMutex, Semaphore } from '../../lib/index.js';
+import { lockContract, lockHeld, viewedAs } from './contract.js';
 
-/** The contract's view of a Lock or Permit. */
-function lockHeld(lock: Lock): Held {
-  return {
-    key: lock.key,
-    fencingToken: lock.fencingToken,
-    signal: lock.signal,
-    release: () => lock.unlock(),
-    guarded: () => lock.ifOwner(),
-    [Symbol.asyncDispose]: () => lock[Symbol.asyncDispose](),
-  };
-}
-
-lockContract({
-  title: 'RWMutex (write)',
-  acquire: async (session, name, options) => lockHeld(await new RWMutex(session, name).writeLock(options)),
-  tryAcquire: async (session, name) => {
-    const lock = await new RWMutex(session, name).tryWriteLock();
-    return lock && lockHeld(lock);
-  },
-});
+lockContract(
+  viewedAs(lockHeld, {
+    title: 'RWMutex (write)',
+    acquire: (session, name, options) => new RWMutex(session, name).writeLock(options),
+    tryAcquire: (session, name) => new RWMutex(session, name).tryWriteLock(),
+  }),
+);
 
 /**
  * Readers share, so two readers never exclude each other as the contract needs; readers alternate
@@ -34,28 +21,28 @@ const readsNow = (name: string): boolean => {
   turns.set(name, n + 1);
   return n % 2 === 1;
 };
-lockContract({
-  title: 'RWMutex (read, alternating with write)',
-  acquire: async (session, name, options) => {
-    const rw = new RWMutex(session, name);
-    return lockHeld(await (readsNow(name) ? rw.readLock(options) : rw.writeLock(options)));
-  },
-  tryAcquire: async (session, name) => {
-    const rw = new RWMutex(session, name);
-    const lock = await (readsNow(name) ? rw.tryReadLock() : rw.tryWriteLock());
-    return lock && lockHeld(lock);
-  },
-});
+lockContract(
+  viewedAs(lockHeld, {
+    title: 'RWMutex (read, alternating with write)',
+    acquire: (session, name, options) => {
+      const rw = new RWMutex(session, name);
+      return readsNow(name) ? rw.readLock(options) : rw.writeLock(options);
+    },
+    tryAcquire: (session, name) => {
+      const rw = new RWMutex(session, name);
+      return readsNow(name) ? rw.tryReadLock() : rw.tryWriteLock();
+    },
+  }),
+);
 
 for (const permits of [1, 3]) {
   // With N > 1 every acquisition takes all N permits (weight N), so holds exclude each other as
   // the contract needs, through the N > 1 path: values, weights, the head waiter's prefix watch.
-  lockContract({
-    title: `Semaphore (N = ${permits}${permits > 1 ? `, weight ${permits}` : ''})`,
-    acquire: async (session, name, options) => lockHeld(await new Semaphore(session, name, { permits }).acquire({ ...options, weight: permits })),
-    tryAcquire: async (session, name) => {
-      const permit = await new Semaphore(session, name, { permits }).tryAcquire({ weight: permits });
-      return permit && lockHeld(permit);
-    },
-  });
+  lockContract(
+    viewedAs(lockHeld, {
+      title: `Semaphore (N = ${permits}${permits > 1 ? `, weight ${permits}` : ''})`,
+      acquire: (session, name, options) => new Semaphore(session, name, { permits }).acquire({ ...options, weight: permits }),
+      tryAcquire: (session, name) => new Semaphore(session, name, { permits }).tryAcquire({ weight: permits }),
+    }),
+  );
 }
