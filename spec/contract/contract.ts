@@ -70,6 +70,25 @@ export function lockContract(kind: Kind): void {
   describe(`contract: ${kind.title}`, () => {
     const c = (): Etcd3 => client();
 
+    /**
+     * A holder on a session of its own, and a second acquisition on session `s` waiting behind it:
+     * resolves once both keys exist, with them, oldest first. `waiting` is that acquisition as it
+     * is, its rejection marked handled from the start: it may come while the test's next call (a
+     * delete, a close) is still under way.
+     */
+    const waiterBehindHolder = async (
+      on: Etcd3,
+      name: string,
+      options?: { signal?: AbortSignal },
+    ): Promise<{ holder: Held; s: Session; waiting: Promise<Held>; keys: [string, bigint][] }> => {
+      const holder = await kind.acquire(await session(on), name);
+      const s = await session(on);
+      const waiting = kind.acquire(s, name, options);
+      waiting.catch(() => undefined);
+      const keys = await waitForKeys(on, `${name}/`, 2);
+      return { holder, s, waiting, keys };
+    };
+
     it('serves waiters in arrival order, one at a time', async () => {
       const on = c();
       const name = uniqueName('contract');
@@ -118,10 +137,8 @@ export function lockContract(kind: Kind): void {
     it('an abort rejects with the signal’s reason and leaves no key', async () => {
       const on = c();
       const name = uniqueName('contract');
-      const holder = await kind.acquire(await session(on), name);
       const quit = new AbortController();
-      const waiting = kind.acquire(await session(on), name, { signal: quit.signal });
-      await waitForKeys(on, `${name}/`, 2);
+      const { holder, waiting } = await waiterBehindHolder(on, name, { signal: quit.signal });
       const reason = new Error('changed my mind');
       quit.abort(reason);
       await expect(waiting).rejects.toBe(reason);
@@ -132,12 +149,12 @@ export function lockContract(kind: Kind): void {
     it('a waiter whose key is deleted rejects with OwnershipLostError (reason deleted)', async () => {
       const on = c();
       const name = uniqueName('contract');
-      const holder = await kind.acquire(await session(on), name);
-      const waiting = kind.acquire(await session(on), name).catch((e: unknown) => e);
-      const [, [key]] = (await waitForKeys(on, `${name}/`, 2)) as [unknown, [string]];
+      const { holder, waiting, keys } = await waiterBehindHolder(on, name);
+      const [, [key]] = keys as [unknown, [string]];
       await deleteKey(endpoints(), key);
-      expect(await waiting).toMatchObject({ name: 'OwnershipLostError', reason: 'deleted', key });
-      expect(await waiting).toBeInstanceOf(OwnershipLostError);
+      const error = await waiting.catch((e: unknown) => e);
+      expect(error).toMatchObject({ name: 'OwnershipLostError', reason: 'deleted', key });
+      expect(error).toBeInstanceOf(OwnershipLostError);
       await holder.release();
       await waitForNoKeys(on, `${name}/`);
     });
@@ -145,12 +162,9 @@ export function lockContract(kind: Kind): void {
     it('a closed session refuses to wait; closing it while waiting rejects with SessionClosedError', async () => {
       const on = c();
       const name = uniqueName('contract');
-      const holder = await kind.acquire(await session(on), name);
-      const s = await session(on);
-      const waiting = kind.acquire(s, name).catch((e: unknown) => e);
-      await waitForKeys(on, `${name}/`, 2);
+      const { holder, s, waiting } = await waiterBehindHolder(on, name);
       await s.close();
-      expect(await waiting).toBeInstanceOf(SessionClosedError);
+      expect(await waiting.catch((e: unknown) => e)).toBeInstanceOf(SessionClosedError);
       await expect(kind.acquire(s, name)).rejects.toBeInstanceOf(SessionClosedError);
       await holder.release();
       await waitForNoKeys(on, `${name}/`);
@@ -159,12 +173,9 @@ export function lockContract(kind: Kind): void {
     it('a waiter whose lease is revoked rejects with LeaseLostError (reason revoked)', async () => {
       const on = c();
       const name = uniqueName('contract');
-      const holder = await kind.acquire(await session(on), name);
-      const s = await session(on);
-      const waiting = kind.acquire(s, name).catch((e: unknown) => e);
-      await waitForKeys(on, `${name}/`, 2);
+      const { holder, s, waiting } = await waiterBehindHolder(on, name);
       await revokeLease(endpoints(), s.leaseId);
-      const error = await waiting;
+      const error = await waiting.catch((e: unknown) => e);
       expect(error).toBeInstanceOf(LeaseLostError);
       expect(error).toMatchObject({ reason: 'revoked', leaseId: s.leaseId });
       await holder.release();
@@ -173,10 +184,7 @@ export function lockContract(kind: Kind): void {
     it('fencing tokens increase; a guarded write commits only for the current holder; a late release spares the next', async () => {
       const on = c();
       const name = uniqueName('contract');
-      const s = await session(on);
-      const first = await kind.acquire(s, name);
-      const next = kind.acquire(await session(on), name);
-      await waitForKeys(on, `${name}/`, 2);
+      const { holder: first, waiting: next } = await waiterBehindHolder(on, name);
       // Someone else removes the first holder's key: its signal aborts, the next one takes over.
       await deleteKey(endpoints(), first.key);
       expect(await aborted(first.signal)).toMatchObject({ reason: 'deleted' });
@@ -205,14 +213,12 @@ export function lockContract(kind: Kind): void {
       const on = c();
       const name = uniqueName('contract');
       for (let round = 0; round < 5; round++) {
-        const holder = await kind.acquire(await session(on), name);
         const quit = new AbortController();
-        const waiting = kind.acquire(await session(on), name, { signal: quit.signal }).catch((e: unknown) => e);
-        await waitForKeys(on, `${name}/`, 2);
+        const { holder, waiting } = await waiterBehindHolder(on, name, { signal: quit.signal });
         const released = holder.release();
         quit.abort(new Error('gave up'));
         await released;
-        expect(await waiting).toMatchObject({ message: 'gave up' });
+        expect(await waiting.catch((e: unknown) => e)).toMatchObject({ message: 'gave up' });
         await waitForNoKeys(on, `${name}/`);
       }
     });
