@@ -2,6 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { ExponentialBackoff, noop } from 'cockatiel';
+import type { Etcd3 } from 'etcd3';
 import { describe, expect, it } from 'vitest';
 import {
   Election,
@@ -12,8 +13,10 @@ import {
   LeaseLostError,
   OwnershipLostError,
   SessionClosedError,
+  type CampaignOptions,
   type LeaderInfo,
   type Leadership,
+  type Session,
 } from '../../lib/index.js';
 import {
   aborted,
@@ -84,6 +87,24 @@ function lineReader(child: ChildProcess): { next(pattern: RegExp): Promise<strin
       }
     },
   };
+}
+
+/**
+ * A leader campaigning as 'holder', and a campaign as 'waiter' on session `s` in line behind it:
+ * resolves once both keys exist. `waiting` is that campaign as it is, its rejection marked handled
+ * from the start: it may come while the test's next call (a delete, a revoke) is still under way.
+ */
+async function waiterBehindLeader(
+  c: Etcd3,
+  name: string,
+  options: CampaignOptions = {},
+): Promise<{ holder: Leadership; s: Session; waiting: Promise<Leadership> }> {
+  const holder = await new Election(await session(c), name).campaign('holder');
+  const s = await session(c);
+  const waiting = new Election(s, name).campaign('waiter', options);
+  waiting.catch(() => undefined);
+  await waitForKeys(c, `${name}/`, 2);
+  return { holder, s, waiting };
 }
 
 /** The part of an observed state worth comparing. */
@@ -292,10 +313,8 @@ describe('Election', () => {
     it('an aborted campaign rejects with the reason, leaves no key, and stays out when its turn would come', async () => {
       const c = client();
       const name = uniqueName('election');
-      const holder = await new Election(await session(c), name).campaign('holder');
       const controller = new AbortController();
-      const waiting = new Election(await session(c), name).campaign('waiter', { signal: controller.signal });
-      await waitForKeys(c, `${name}/`, 2);
+      const { holder, waiting } = await waiterBehindLeader(c, name, { signal: controller.signal });
       const reason = new Error('stop campaigning');
       controller.abort(reason);
       await expect(waiting).rejects.toBe(reason);
@@ -309,10 +328,8 @@ describe('Election', () => {
       const c = client();
       const name = uniqueName('election');
       for (let round = 0; round < 5; round++) {
-        const holder = await new Election(await session(c), name).campaign('holder');
         const controller = new AbortController();
-        const waiting = new Election(await session(c), name).campaign('waiter', { signal: controller.signal });
-        await waitForKeys(c, `${name}/`, 2);
+        const { holder, waiting } = await waiterBehindLeader(c, name, { signal: controller.signal });
         const resigned = holder.resign();
         controller.abort(new Error('gave up'));
         await expect(waiting).rejects.toThrow('gave up');
@@ -357,13 +374,9 @@ describe('Election', () => {
     it('a waiting campaign whose key is deleted rejects with OwnershipLostError', async () => {
       const c = client();
       const name = uniqueName('election');
-      const holder = await new Election(await session(c), name).campaign('holder');
-      const s = await session(c);
-      // Handled from the start: the rejection may come before the delete's own answer.
-      const waiting = new Election(s, name).campaign('waiter').catch((e: unknown) => e);
-      await waitForKeys(c, `${name}/`, 2);
+      const { holder, s, waiting } = await waiterBehindLeader(c, name);
       await c.delete().key(`${name}/${s.leaseId}`);
-      const error = await waiting;
+      const error = await waiting.catch((e: unknown) => e);
       expect(error).toBeInstanceOf(OwnershipLostError);
       await holder.resign();
       await waitForNoKeys(c, `${name}/`);
@@ -372,12 +385,9 @@ describe('Election', () => {
     it('a waiting campaign whose lease is revoked rejects with LeaseLostError (whichever is noticed first), and stays out', async () => {
       const c = client();
       const name = uniqueName('election');
-      const holder = await new Election(await session(c), name).campaign('holder');
-      const s = await session(c);
-      const waiting = new Election(s, name).campaign('waiter').catch((e: unknown) => e);
-      await waitForKeys(c, `${name}/`, 2);
+      const { holder, s, waiting } = await waiterBehindLeader(c, name);
       await c.leaseClient.leaseRevoke({ ID: s.lease });
-      const error = await waiting;
+      const error = await waiting.catch((e: unknown) => e);
       expect(error).toBeInstanceOf(LeaseLostError);
       expect(error).toMatchObject({ reason: 'revoked', leaseId: s.leaseId });
       await holder.resign();
