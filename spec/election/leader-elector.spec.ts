@@ -85,6 +85,23 @@ function elector(
   return { elector: e, log };
 }
 
+/**
+ * Electors 'a' and 'b' on `name` ({@link elector}'s): a starts and leads, then b starts; resolves
+ * once b's key is in line behind a's, with both keys, oldest first.
+ */
+async function aLeadsBWaits(
+  c: Etcd3,
+  name: string,
+): Promise<{ a: LeaderElector; logA: Log; b: LeaderElector; logB: Log; keys: [string, bigint][] }> {
+  const { elector: a, log: logA } = elector(c, name, 'a');
+  const { elector: b, log: logB } = elector(c, name, 'b');
+  await a.start();
+  await logA.until(/^started/);
+  await b.start();
+  const keys = await waitForKeys(c, `${name}/`, 2);
+  return { a, logA, b, logB, keys };
+}
+
 describe('LeaderElector', () => {
   given('etcdctl').it('leads alone, and stop() resigns: signal aborted as released, onStoppedLeading, no key left', async () => {
     const c = client();
@@ -116,12 +133,7 @@ describe('LeaderElector', () => {
   it('graceful stop() hands over to the next candidate in about one round trip', async () => {
     const c = client();
     const name = uniqueName('elector');
-    const { elector: a, log: logA } = elector(c, name, 'a');
-    const { elector: b, log: logB } = elector(c, name, 'b');
-    await a.start();
-    await logA.until(/^started/);
-    await b.start();
-    await waitForKeys(c, `${name}/`, 2);
+    const { a, logA, b, logB } = await aLeadsBWaits(c, name);
     await logB.until(/^leader a$/);
     expect(b.isLeader).toBe(false);
 
@@ -159,12 +171,8 @@ describe('LeaderElector', () => {
   it('a candidate whose lease is lost while it waits campaigns again on a new lease, keeping its place behind the leader', async () => {
     const c = client();
     const name = uniqueName('elector');
-    const { elector: a, log: logA } = elector(c, name, 'a');
-    const { elector: b, log: logB } = elector(c, name, 'b');
-    await a.start();
-    await logA.until(/^started/);
-    await b.start();
-    const [, [waitingKey]] = (await waitForKeys(c, `${name}/`, 2)) as [unknown, [string, bigint]];
+    const { a, b, logB, keys: queued } = await aLeadsBWaits(c, name);
+    const [, [waitingKey]] = queued as [unknown, [string, bigint]];
     await revokeLease(endpoints(), waitingKey.slice(name.length + 1));
     // b comes back with a new key (a new lease) behind a.
     const keys = await waitForKeysOtherThan(c, name, waitingKey);
