@@ -20,11 +20,30 @@ const CLIENTS = Number(process.env.BENCH_MEMORY_CLIENTS ?? 1);
 const gc = (globalThis as { gc?: () => void }).gc;
 if (!gc) throw new Error('run with node --expose-gc');
 
-function heap(): { used: number; external: number } {
+/** The V8 heap in use and the external memory bound to it (Buffers, other C++ objects), in bytes. */
+interface Heap {
+  used: number;
+  external: number;
+}
+
+function heap(): Heap {
   gc!();
   gc!();
   const m = process.memoryUsage();
   return { used: m.heapUsed, external: m.external };
+}
+
+/**
+ * Bytes per lock of the `count` held ones (what grew from `h0` to `h1`) and of the `count` waiting
+ * ones (from `h1` to `h2`), in the heap and outside it.
+ */
+function perLock(h0: Heap, h1: Heap, h2: Heap): { heldBytes: number; waitingBytes: number; heldExternal: number; waitingExternal: number } {
+  return {
+    heldBytes: (h1.used - h0.used) / count,
+    waitingBytes: (h2.used - h1.used) / count,
+    heldExternal: (h1.external - h0.external) / count,
+    waitingExternal: (h2.external - h1.external) / count,
+  };
 }
 
 /** Runs `fn` for 0..n-1, `width` at a time. */
@@ -102,10 +121,7 @@ if (impl === 'ours') {
   const h2 = heap();
   emit({
     type: 'memory',
-    heldBytes: (h1.used - h0.used) / count,
-    waitingBytes: (h2.used - h1.used) / count,
-    heldExternal: (h1.external - h0.external) / count,
-    waitingExternal: (h2.external - h1.external) / count,
+    ...perLock(h0, h1, h2),
     seconds: (Date.now() - started) / 1000,
     heldSetupSeconds: (t1 - t0) / 1000,
     waitingSetupSeconds: (t2 - t1) / 1000,
@@ -146,14 +162,7 @@ if (impl === 'ours') {
   }
   if (metricsUrls.length) await waitForWatchQuiet(metricsUrls);
   const h2 = heap();
-  emit({
-    type: 'memory',
-    heldBytes: (h1.used - h0.used) / count,
-    waitingBytes: (h2.used - h1.used) / count,
-    heldExternal: (h1.external - h0.external) / count,
-    waitingExternal: (h2.external - h1.external) / count,
-    seconds: (Date.now() - started) / 1000,
-  });
+  emit({ type: 'memory', ...perLock(h0, h1, h2), seconds: (Date.now() - started) / 1000 });
   // etcd3's circuit breaker may open under this many revocations; the leases expire anyway.
   await inBatches(count, 100, i => followers[i]!.resign()).catch(() => undefined);
   await inBatches(count, 100, i => leaders[i]!.resign()).catch(() => undefined);
