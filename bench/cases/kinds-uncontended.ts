@@ -1,10 +1,9 @@
 import { Mutex, RWMutex, Semaphore } from '../../lib/index.js';
 import type { Bench } from '../support/bench.js';
-import { timed } from '../support/clock.js';
-import { describeWork, perOp, scrape, work } from '../support/metrics.js';
+import { measureInTurn } from '../support/in-turn.js';
+import { describeWork } from '../support/metrics.js';
 import { RawQueue } from '../support/raw-queue.js';
 import type { Row } from '../support/report.js';
-import { summarize } from '../support/stats.js';
 import { putOnce } from './baseline.js';
 
 const CASE = '8 uncontended acquire+release, each kind';
@@ -37,25 +36,11 @@ export async function kindsUncontended(b: Bench): Promise<Row[]> {
     { subject: 'RWMutex read', target: true, cycle: async () => (await rw.readLock()).unlock() },
     { subject: 'Semaphore (N = 3)', target: true, cycle: async () => (await sem.acquire()).unlock() },
   ];
-  for (const s of subjects) for (let i = 0; i < 10; i++) await s.cycle();
-  const taken = subjects.map(() => [] as number[]);
-  const puts: number[] = [];
-  for (let i = 0; i < iterations; i++) {
-    for (let k = 0; k < subjects.length; k++) {
-      const j = (i + k) % subjects.length;
-      taken[j]!.push(await timed(subjects[j]!.cycle));
-    }
-    puts.push(await putOnce(client, b.name('k-put')));
-  }
-  const p = summarize(puts);
-  const floor = summarize(taken[0]!);
+  const { subjects: measured, reference: p } = await measureInTurn(b, subjects, iterations, () => putOnce(client, b.name('k-put')));
+  const floor = measured[0]!.summary;
   const rows: Row[] = [];
   for (const [j, s] of subjects.entries()) {
-    const k = b.pick(10, 50);
-    const before = await scrape(b.metricsUrls);
-    for (let i = 0; i < k; i++) await s.cycle();
-    const server = perOp(work(before, await scrape(b.metricsUrls)), k);
-    const sum = summarize(taken[j]!);
+    const { summary: sum, server } = measured[j]!;
     const r = sum.median / floor.median;
     rows.push({
       case: CASE,

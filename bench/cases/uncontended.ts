@@ -3,8 +3,8 @@ import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { Mutex, configureObservability } from '../../lib/index.js';
 import { instrumentCost } from '../support/instrument-cost.js';
 import type { Bench } from '../support/bench.js';
-import { timed } from '../support/clock.js';
-import { describeWork, perOp, scrape, work } from '../support/metrics.js';
+import { measureInTurn, type Cycled } from '../support/in-turn.js';
+import { describeWork } from '../support/metrics.js';
 import { RawQueue } from '../support/raw-queue.js';
 import type { Row } from '../support/report.js';
 import { summarize } from '../support/stats.js';
@@ -12,14 +12,11 @@ import { putOnce } from './baseline.js';
 
 const CASE = '2 uncontended lock+unlock';
 
-interface Subject {
+interface Subject extends Cycled {
   subject: string;
   note: string;
-  /** Takes one sample every `every` iterations. */
-  every: number;
   /** The subject of the floor this one's target is measured against (≤ 1.05× its median). */
   floor?: string;
-  cycle(): Promise<void>;
 }
 
 /**
@@ -133,26 +130,11 @@ export async function uncontended(b: Bench): Promise<Row[]> {
     },
   ];
 
-  for (const s of subjects) for (let i = 0; i < 10; i++) await s.cycle();
-  const taken = subjects.map(() => [] as number[]);
-  const puts: number[] = [];
-  for (let i = 0; i < iterations; i++) {
-    for (let k = 0; k < subjects.length; k++) {
-      const j = (i + k) % subjects.length;
-      if (i % subjects[j]!.every !== 0) continue;
-      taken[j]!.push(await timed(subjects[j]!.cycle));
-    }
-    puts.push(await putOnce(client, putKey));
-  }
-  const p = summarize(puts);
+  const { subjects: measured, reference: p } = await measureInTurn(b, subjects, iterations, () => putOnce(client, putKey));
 
   const rows: Row[] = [];
   for (const [j, s] of subjects.entries()) {
-    const k = b.pick(10, 50);
-    const before = await scrape(b.metricsUrls);
-    for (let i = 0; i < k; i++) await s.cycle();
-    const server = perOp(work(before, await scrape(b.metricsUrls)), k);
-    const sum = summarize(taken[j]!);
+    const { summary: sum, server } = measured[j]!;
     const r = sum.median / p.median;
     rows.push({
       case: CASE,
@@ -160,7 +142,7 @@ export async function uncontended(b: Bench): Promise<Row[]> {
       unit: 'ms',
       summary: sum,
       ratio: { median: r, p99: sum.p99 / p.p99, of: 'put' },
-      ...(s.floor ? { target: floorTarget(sum.median, taken[subjects.findIndex(f => f.subject === s.floor)]!) } : {}),
+      ...(s.floor ? { target: floorTarget(sum.median, measured[subjects.findIndex(f => f.subject === s.floor)]!.samples) } : {}),
       note: `${s.note}${s.note ? '; ' : ''}per cycle: ${describeWork(server)}${server.watchStreams ? `, ${server.watchStreams} watch streams opened` : ''}`,
       server,
       detail: { put: p },
