@@ -19,17 +19,17 @@ interface Subject extends Cycled {
   floor?: string;
 }
 
-/**
- * Case 2: `lock()` + `unlock()` with nobody else around, on one long-lived session. The subjects
- * take turns cycle by cycle, with one plain put per iteration as the reference, so a change in the
- * machine's load hits all alike. A separate pass counts etcd's work per cycle from its metrics.
- */
 /** The target of a subject measured against its floor's samples: a median ≤ 1.05× the floor's. */
 function floorTarget(median: number, floorSamples: number[]): { text: string; met: boolean } {
   const ratio = median / summarize(floorSamples).median;
   return { text: `≤ 1.05× floor (${ratio.toFixed(2)}×)`, met: ratio <= 1.05 };
 }
 
+/**
+ * Case 2: `lock()` + `unlock()` with nobody else around, on one long-lived session. The subjects
+ * take turns cycle by cycle, with one plain put per iteration as the reference, so a change in the
+ * machine's load hits all alike. A separate pass counts etcd's work per cycle from its metrics.
+ */
 export async function uncontended(b: Bench): Promise<Row[]> {
   const client = b.client();
   const session = await b.session(client);
