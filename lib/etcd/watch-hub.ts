@@ -19,21 +19,63 @@ const RECONNECT_MAX_MS = 2000;
 /** A watch refused for permission this many times in a row, each on a fresh stream and token, fails. */
 const MAX_REFUSALS = 2;
 
-/** A watch as the stream knows it. */
-interface Registration {
-  readonly id: string;
-  readonly target: WatchTarget;
-  /** Who is told of it: one owner, or several that asked for the same watch from "now" (see {@link WatchHub}). */
-  readonly listeners: WatchListener[];
-  /** Its key in {@link WatchHub.shared}, for a watch from "now" that others may join. */
-  readonly share: string | undefined;
-  /** Registered on the current stream, at this revision. */
-  registeredAt: bigint | undefined;
+/** A watch as the stream knows it; its owner holds it as the {@link Watch} to cancel. */
+class Registration implements Watch {
+  /** Registered on the current stream. */
+  registered = false;
   /** Its creation was sent on the current stream (answered or not). */
-  sent: boolean;
-  /** Watch from this revision; dropped once a registration was lost (then from "now"). */
-  startRevision: bigint | undefined;
-  refusals: number;
+  sent = false;
+  /** Never dropped (stream replaced, or cancelled by etcd) and registered again. */
+  first = true;
+  refusals = 0;
+  /** Whether its owner still watches (it may have cancelled while others that joined still do). */
+  owned = true;
+  /** Watches of the same target from "now" that joined this one (see {@link WatchHub.watch}). */
+  joiners: Joiner[] | undefined;
+
+  constructor(
+    private readonly hub: WatchHub,
+    readonly id: number,
+    readonly target: WatchTarget,
+    readonly listener: WatchListener,
+    /** Watch from this revision; dropped once a registration was lost (then from "now"). */
+    public startRevision: bigint | undefined,
+    /** Its key in {@link WatchHub}'s shared registrations, for a watch from "now". */
+    readonly share: string | undefined,
+  ) {}
+
+  cancel(): void {
+    if (!this.owned) return;
+    this.owned = false;
+    this.hub.leave(this);
+  }
+}
+
+/**
+ * A watch that joined another's registration: told of what it is told, from its own sync on. An
+ * event at or before the revision it was synced at is not its: it happened before the read that
+ * follows the sync (which covers it), or before the join (a deletion of an earlier key of the same
+ * name, which must not end a ticket that took the name again).
+ */
+class Joiner implements Watch {
+  /** Not told it is synced yet (nor of events meanwhile: the read that follows the sync covers them). */
+  awaiting = true;
+  /** The revision it was synced at: it is told of events after it only. */
+  syncedAt = 0n;
+
+  constructor(
+    private readonly hub: WatchHub,
+    readonly registration: Registration,
+    readonly listener: WatchListener,
+  ) {}
+
+  cancel(): void {
+    const joiners = this.registration.joiners;
+    const at = joiners?.indexOf(this) ?? -1;
+    if (at < 0) return;
+    joiners!.splice(at, 1);
+    this.hub.leave(this.registration);
+  }
 }
 
 interface WatchResponse {
@@ -58,18 +100,23 @@ interface WatchResponse {
  * - **Refusals**: a watch refused for permission may have carried a token etcd no longer accepts,
  *   so the token is renewed and the stream replaced once before the watch fails.
  * - **Same watch, one registration**: watches of the same keys and events from "now" share one
- *   etcd watch, so a release that concerns many waiters of one process (the readers queued behind
- *   a writer) costs one event on the stream, not one per waiter. One that joins a registered watch
- *   is told it is synced at once: etcd delivers everything after that registration, hence after
- *   the join, and the joiner's read covers what came before.
+ *   etcd watch, so a release that concerns many waiters of one process (the readers queued behind a
+ *   writer) costs one event on the stream, not one per waiter. One that joins is told it is synced
+ *   when etcd answers a progress request sent at the join: etcd answers a stream's requests in
+ *   order, so every watch created before the join (a waiter's own-key watch, whose gap the read
+ *   after this sync closes) is registered by then. etcd's watch ends with its last listener.
  * - Answers for a watch we no longer know (cancelled meanwhile) are ignored.
  */
 export class WatchHub {
-  private readonly watches = new Map<string, Registration>();
-  /** The registrations others may join, by target (see {@link shareKey}). */
+  private readonly watches = new Map<number, Registration>();
+  /** The registrations of watches from "now", which others may join, by target (see {@link shareKey}). */
   private readonly shared = new Map<string, Registration>();
+  /** Per progress request sent on the current stream and not yet answered, in order: who waits for its answer. */
+  private progressWaiters: Joiner[][] = [];
+  /** Joiners waiting for a stream to send their progress request on. */
+  private joinersToSync: Joiner[] = [];
   /** Ids of creations sent on the current stream and not yet answered, in the order sent. */
-  private unanswered: string[] = [];
+  private unanswered: number[] = [];
   private nextId = 1;
   private stream: DuplexStream<unknown, WatchResponse> | undefined;
   private endpoint: Endpoint | undefined;
@@ -93,26 +140,38 @@ export class WatchHub {
     const share = target.startRevision === undefined ? shareKey(target) : undefined;
     const joined = share === undefined ? undefined : this.shared.get(share);
     if (joined) {
-      joined.listeners.push(listener);
-      const at = joined.registeredAt;
-      if (at !== undefined) queueMicrotask(() => joined.listeners.includes(listener) && listener.synced(at, false));
-      return { cancel: () => this.cancel(joined, listener) };
+      const joiner = new Joiner(this, joined, listener);
+      (joined.joiners ??= []).push(joiner);
+      if (this.stream) this.syncAfterProgress([joiner]);
+      else this.joinersToSync.push(joiner);
+      return joiner;
     }
-    const registration: Registration = { id: String(this.nextId++), target, listeners: [listener], share, registeredAt: undefined, sent: false, startRevision: target.startRevision, refusals: 0 };
+    const registration = new Registration(this, this.nextId++, target, listener, target.startRevision, share);
     this.watches.set(registration.id, registration);
     if (share !== undefined) this.shared.set(share, registration);
     clearTimeout(this.lingering);
     if (this.stream) this.create(registration);
     else void this.open();
-    return { cancel: () => this.cancel(registration, listener) };
+    return registration;
   }
 
-  private cancel(registration: Registration, listener: WatchListener): void {
-    const at = registration.listeners.indexOf(listener);
-    if (at < 0) return;
-    registration.listeners.splice(at, 1);
-    if (registration.listeners.length > 0) return;
-    this.forget(registration);
+  /** @internal A listener of `registration` left: etcd's watch ends once none is left. */
+  leave(registration: Registration): void {
+    if (registration.owned || (registration.joiners?.length ?? 0) > 0) return;
+    this.drop(registration);
+  }
+
+  /** Tells `joiners` they are synced once etcd answers a progress request sent now, behind every creation sent before. */
+  private syncAfterProgress(joiners: Joiner[]): void {
+    this.progressWaiters.push(joiners);
+    this.send({ progress_request: {} });
+  }
+
+  /** Ends etcd's watch of `registration`. */
+  private drop(registration: Registration): void {
+    if (this.watches.get(registration.id) !== registration) return;
+    this.watches.delete(registration.id);
+    if (registration.share !== undefined && this.shared.get(registration.share) === registration) this.shared.delete(registration.share);
     // etcd handles a stream's requests in order: a cancellation sent before the creation was
     // answered still finds the watch.
     if (registration.sent && this.stream) this.send({ cancel_request: { watch_id: registration.id } });
@@ -123,12 +182,6 @@ export class WatchHub {
       }, LINGER_MS);
       this.lingering.unref();
     }
-  }
-
-  /** Drops a registration from the hub (not from etcd). */
-  private forget(registration: Registration): void {
-    this.watches.delete(registration.id);
-    if (registration.share !== undefined && this.shared.get(registration.share) === registration) this.shared.delete(registration.share);
   }
 
   private create(registration: Registration): void {
@@ -180,6 +233,8 @@ export class WatchHub {
       stream.on('error', () => this.onBroken(stream, false));
       stream.on('end', () => this.onBroken(stream, false));
       for (const registration of this.watches.values()) this.create(registration);
+      const joiners = this.joinersToSync.splice(0).filter(j => j.awaiting);
+      if (joiners.length > 0) this.syncAfterProgress(joiners);
       this.ticker = setInterval(() => this.checkLiveness(stream), PROGRESS_AFTER_MS / 2);
       this.ticker.unref();
     })();
@@ -195,7 +250,7 @@ export class WatchHub {
     }
     if (now - this.lastHeard >= PROGRESS_AFTER_MS) {
       this.progressSentAt = now;
-      this.send({ progress_request: {} });
+      this.syncAfterProgress([]);
     }
   }
 
@@ -206,43 +261,70 @@ export class WatchHub {
     this.failures = 0;
     this.backoff.reset();
     if (this.endpoint) this.members.answered(this.endpoint);
-    let id = res.watch_id;
+    let id = Number(res.watch_id);
+    if (id === -1 && !res.created && !res.canceled && res.events.length === 0) return this.onProgress(BigInt(res.header.revision));
     if (res.created) {
       // etcd answers creations in the order sent. Some versions answer a refused creation with
       // watch id -1 instead of ours: it is then the oldest creation not yet answered.
-      const at = this.unanswered.indexOf(id);
-      if (at >= 0) this.unanswered.splice(at, 1);
-      else id = this.unanswered.shift() ?? id;
+      if (this.unanswered[0] === id) this.unanswered.shift();
+      else {
+        const at = this.unanswered.indexOf(id);
+        if (at >= 0) this.unanswered.splice(at, 1);
+        else id = this.unanswered.shift() ?? id;
+      }
     }
     const registration = this.watches.get(id);
     if (!registration) return; // a progress report, or an answer for a watch cancelled meanwhile
     const revision = BigInt(res.header.revision);
     if (res.canceled) return this.onRefused(registration, res.cancel_reason);
-    // A listener may cancel (and so leave the list) while being told.
-    const listeners = registration.listeners.length === 1 ? registration.listeners : [...registration.listeners];
+    const joiners = registration.joiners === undefined ? undefined : registration.joiners.filter(j => !j.awaiting);
     if (res.created) {
-      registration.registeredAt = revision;
+      registration.registered = true;
       registration.refusals = 0;
       const gapFree = registration.startRevision !== undefined;
-      for (const listener of listeners) listener.synced(revision, gapFree);
+      if (registration.owned) registration.listener.synced(revision, gapFree, registration.first);
+      if (joiners) {
+        for (const j of joiners) {
+          j.syncedAt = revision;
+          j.listener.synced(revision, false, false);
+        }
+      }
     }
     if (res.events.length > 0) {
       const events = res.events.map(e => ({ type: e.type === 'Delete' ? ('delete' as const) : ('put' as const), kv: e.kv }));
-      for (const listener of listeners) listener.events(events, revision);
+      if (registration.owned) registration.listener.events(events, revision);
+      if (joiners) {
+        for (const j of joiners) {
+          const after = events.filter(e => BigInt(e.kv.mod_revision) > j.syncedAt);
+          if (after.length > 0) j.listener.events(after, revision);
+        }
+      }
+    }
+  }
+
+  /** etcd answered a progress request: the joiners that waited for it are synced. */
+  private onProgress(revision: bigint): void {
+    for (const joiner of this.progressWaiters.shift() ?? []) {
+      if (!joiner.awaiting || !joiner.registration.joiners?.includes(joiner)) continue;
+      joiner.awaiting = false;
+      joiner.syncedAt = revision;
+      joiner.listener.synced(revision, false, true);
     }
   }
 
   /** etcd cancelled a watch we did not cancel: refused at creation, or (rarely) dropped later. */
   private onRefused(registration: Registration, reason: string): void {
-    registration.registeredAt = undefined;
-    registration.sent = false;
+    registration.registered = registration.sent = registration.first = false;
     registration.startRevision = undefined;
     const error = new Error(reason || 'etcd cancelled the watch');
     if (isPermissionError(error) || isStaleToken(error)) {
       if (++registration.refusals > MAX_REFUSALS) {
-        this.forget(registration);
         const failure = new PermissionDeniedError('watch a key', { cause: error });
-        for (const listener of registration.listeners) listener.failed?.(failure);
+        const joiners = registration.joiners ?? [];
+        registration.joiners = undefined;
+        this.drop(registration);
+        if (registration.owned) registration.listener.failed?.(failure);
+        for (const j of joiners) j.listener.failed?.(failure);
         return;
       }
       // Perhaps a token etcd forgot: authenticate again on a new stream, which registers it again.
@@ -265,10 +347,13 @@ export class WatchHub {
     this.endpoint = undefined;
     discardStream(stream);
     for (const registration of this.watches.values()) {
-      registration.registeredAt = undefined;
-      registration.sent = false;
+      registration.registered = registration.sent = registration.first = false;
       registration.startRevision = undefined;
+      // Registered again from "now", it tells every listener, joiners too, that it is synced.
+      for (const j of registration.joiners ?? []) j.awaiting = false;
     }
+    this.progressWaiters = [];
+    this.joinersToSync = [];
     if (this.watches.size === 0) return;
     this.failures++;
     if (silent || this.failures === 1) void this.open();
@@ -289,7 +374,6 @@ export class WatchHub {
     if (stream) discardStream(stream);
   }
 }
-
 
 /** What makes two watches from "now" the same etcd watch: their keys and the events they want. */
 function shareKey(target: WatchTarget): string {

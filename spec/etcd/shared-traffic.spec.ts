@@ -1,9 +1,7 @@
 import type { Etcd3 } from 'etcd3';
 import { describe, expect, it } from 'vitest';
 import { transportOf, type DuplexStream, type Endpoint } from '../../lib/etcd/internals.js';
-import { keyExists } from '../../lib/etcd/key-check.js';
 import { watch, type WatchEvent, type WatchListener } from '../../lib/etcd/watch.js';
-import { defaultRetryPolicy } from '../../lib/etcd/call.js';
 import { RWMutex } from '../../lib/index.js';
 import { client, session, uniqueName } from '../support/etcd.js';
 
@@ -12,21 +10,29 @@ interface Traffic {
   unary: string[];
   requests: Record<string, unknown>[];
   streamed: Record<string, unknown>[];
-  /** Resolves once `count` unary calls of `method` were answered since recording began. */
-  answered(method: string, count: number): Promise<void>;
+  /** Resolves once `count` reads (ranges, alone or in a read-only transaction) were answered since recording began. */
+  answered(count: number): Promise<void>;
+}
+
+/** The ranges a call reads, if it only reads: 1 for a range, each range of a read-only transaction. */
+function readsIn(method: string, request: unknown): number {
+  if (method === 'range') return 1;
+  if (method !== 'txn') return 0;
+  const ops = (request as { success?: Record<string, unknown>[] }).success ?? [];
+  return ops.every(op => 'request_range' in op) ? ops.length : 0;
 }
 
 /** Records what `c` sends from now on, through the library's own transport (real etcd answers). */
 function record(c: Etcd3): Traffic {
-  const answers: string[] = [];
+  let reads = 0;
   const waiting: (() => void)[] = [];
   const traffic: Traffic = {
     unary: [],
     requests: [],
     streamed: [],
-    answered: (method, count) =>
+    answered: count =>
       new Promise(resolve => {
-        const check = (): boolean => answers.filter(m => m === method).length >= count && (resolve(), true);
+        const check = (): boolean => reads >= count && (resolve(), true);
         if (!check()) waiting.push(() => void check());
       }),
   };
@@ -37,7 +43,7 @@ function record(c: Etcd3): Traffic {
         traffic.unary.push(method);
         traffic.requests.push(request as Record<string, unknown>);
         const answer: unknown = await unary.call(endpoint, service as never, method, request, deadline);
-        answers.push(method);
+        reads += readsIn(method, request);
         for (const wake of waiting) wake();
         return answer;
       },
@@ -88,7 +94,6 @@ function listener(): Recorder {
   };
 }
 
-const ctx = { policy: defaultRetryPolicy(), callTimeout: 5000 };
 const creations = (t: Traffic): number => t.streamed.filter(r => 'create_request' in r).length;
 const cancellations = (t: Traffic): number => t.streamed.filter(r => 'cancel_request' in r).length;
 
@@ -145,47 +150,32 @@ describe('one watch for many waiters of a process', () => {
     a.cancel();
     b.cancel();
   });
-});
-
-describe('key checks', () => {
-  it('checks asked for in one turn go out together: one transaction when every key is there, one more to tell which is not', async () => {
+  it('a watch that joins is told it is synced only once every watch created before the join is registered', async () => {
     const c = client();
-    const prefix = uniqueName('checks');
-    const keys = await Promise.all(
-      Array.from({ length: 100 }, async (_, i) => {
-        const key = Buffer.from(`${prefix}/${i}`);
-        const { header } = await c.put(key).value('x');
-        return { key, createRevision: BigInt(header.revision) };
-      }),
-    );
     const traffic = record(c);
-    const all = await Promise.all(keys.map(k => keyExists(c, ctx, k.key, k.createRevision)));
-    expect(all.every(Boolean)).toBe(true);
-    expect(traffic.unary).toEqual(['txn']);
-
-    traffic.unary.length = 0;
-    const mixed = await Promise.all([
-      ...keys.slice(0, 10).map(k => keyExists(c, ctx, k.key, k.createRevision)),
-      keyExists(c, ctx, Buffer.from(`${prefix}/missing`), 1n),
-      keyExists(c, ctx, keys[10]!.key, keys[10]!.createRevision - 1n),
-    ]);
-    expect(mixed).toEqual([...Array<boolean>(10).fill(true), false, false]);
-    expect(traffic.unary).toEqual(['txn', 'txn']);
-  });
-
-  it('more checks than a transaction may hold are split at 128', async () => {
-    const c = client();
-    const key = Buffer.from(uniqueName('many-checks'));
-    const { header } = await c.put(key).value('x');
-    const traffic = record(c);
-    const results = await Promise.all(Array.from({ length: 300 }, () => keyExists(c, ctx, key, BigInt(header.revision))));
-    expect(results.every(Boolean)).toBe(true);
-    expect(traffic.unary).toEqual(['txn', 'txn', 'txn']);
+    const shared = Buffer.from(uniqueName('joined'));
+    const other = Buffer.from(uniqueName('created-between'));
+    const order: string[] = [];
+    const tell = (name: string, l: Recorder): Recorder => ({ ...l, seen: l.seen, next: l.next, synced: (...args) => (order.push(name), l.synced(...args)) });
+    const owner = listener();
+    const a = watch(c, { key: shared, events: 'delete' }, tell('owner', owner));
+    await owner.next('synced');
+    // A waiter's own-key watch is created, then its watch of what the rule names joins: the read
+    // that follows the join's sync must come after the own-key watch is registered.
+    const own = listener();
+    const joiner = listener();
+    const b = watch(c, { key: other, events: 'delete' }, tell('created before the join', own));
+    const j = watch(c, { key: shared, events: 'delete' }, tell('joiner', joiner));
+    await Promise.all([own.next('synced'), joiner.next('synced')]);
+    expect(order).toEqual(['owner', 'created before the join', 'joiner']);
+    expect(creations(traffic)).toBe(2);
+    expect(traffic.streamed.filter(r => 'progress_request' in r)).toHaveLength(1);
+    for (const w of [a, b, j]) w.cancel();
   });
 });
 
 describe('a writer’s release to the readers of one process', () => {
-  it('costs one watch of the writer’s key and one check of all the readers’ keys', async () => {
+  it('costs one watch of the writer’s key and one call for the readers’ point reads of their keys', async () => {
     const c = client();
     const [writerSession, readerSession] = [await session(c), await session(c)];
     const name = uniqueName('fanout');
@@ -195,17 +185,20 @@ describe('a writer’s release to the readers of one process', () => {
     // reads the queue once more after its watch is registered, and waits once that read is answered.
     const count = 7;
     const readers = Array.from({ length: count }, () => new RWMutex(readerSession, name).readLock());
-    await traffic.answered('range', count);
-    const writerWatches = traffic.streamed.filter(r => 'create_request' in r && !('start_revision' in (r.create_request as object)));
+    await traffic.answered(count);
+    const writerKey = Buffer.from(writer.key);
+    const writerWatches = traffic.streamed.filter(r => 'create_request' in r && Buffer.compare((r.create_request as { key: Buffer }).key, writerKey) === 0);
     expect(writerWatches).toHaveLength(1);
 
     traffic.unary.length = traffic.requests.length = 0;
     await writer.unlock();
     const held = await Promise.all(readers);
     expect(held.every(l => l.held)).toBe(true);
-    // The writer's delete, then one transaction comparing all seven readers' keys.
+    // The writer's delete, then one read-only transaction of the seven readers' point reads.
     expect(traffic.unary).toEqual(['txn', 'txn']);
-    expect((traffic.requests[1] as { compare: unknown[] }).compare).toHaveLength(count);
+    const reads = (traffic.requests[1] as { success: { request_range: { key: Buffer; range_end?: Buffer } }[] }).success;
+    expect(reads).toHaveLength(count);
+    expect(reads.every(r => r.request_range.range_end === undefined)).toBe(true);
     await Promise.all(held.map(l => l.unlock()));
   });
 });
