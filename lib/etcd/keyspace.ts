@@ -27,3 +27,12 @@ export class Keyspace {
     return stored.subarray(this.ns.length).toString();
   }
 }
+
+const keyspaces = new WeakMap<Namespace, Keyspace>();
+
+/** The keyspace of `client`, shared by everything that uses the same client object. */
+export function keyspaceOf(client: Namespace): Keyspace {
+  let keys = keyspaces.get(client);
+  if (!keys) keyspaces.set(client, (keys = new Keyspace(client)));
+  return keys;
+}

@@ -19,18 +19,26 @@ const RECONNECT_MAX_MS = 2000;
 /** A watch refused for permission this many times in a row, each on a fresh stream and token, fails. */
 const MAX_REFUSALS = 2;
 
-/** A watch as the stream knows it. */
-interface Registration {
-  readonly id: string;
-  readonly target: WatchTarget;
-  readonly listener: WatchListener;
+/** A watch as the stream knows it; its owner holds it as the {@link Watch} to cancel. */
+class Registration implements Watch {
   /** Registered on the current stream. */
-  registered: boolean;
+  registered = false;
   /** Its creation was sent on the current stream (answered or not). */
-  sent: boolean;
-  /** Watch from this revision; dropped once a registration was lost (then from "now"). */
-  startRevision: bigint | undefined;
-  refusals: number;
+  sent = false;
+  refusals = 0;
+
+  constructor(
+    private readonly hub: WatchHub,
+    readonly id: number,
+    readonly target: WatchTarget,
+    readonly listener: WatchListener,
+    /** Watch from this revision; dropped once a registration was lost (then from "now"). */
+    public startRevision: bigint | undefined,
+  ) {}
+
+  cancel(): void {
+    this.hub.drop(this);
+  }
 }
 
 interface WatchResponse {
@@ -57,9 +65,9 @@ interface WatchResponse {
  * - Answers for a watch we no longer know (cancelled meanwhile) are ignored.
  */
 export class WatchHub {
-  private readonly watches = new Map<string, Registration>();
+  private readonly watches = new Map<number, Registration>();
   /** Ids of creations sent on the current stream and not yet answered, in the order sent. */
-  private unanswered: string[] = [];
+  private unanswered: number[] = [];
   private nextId = 1;
   private stream: DuplexStream<unknown, WatchResponse> | undefined;
   private endpoint: Endpoint | undefined;
@@ -80,15 +88,16 @@ export class WatchHub {
   }
 
   watch(target: WatchTarget, listener: WatchListener): Watch {
-    const registration: Registration = { id: String(this.nextId++), target, listener, registered: false, sent: false, startRevision: target.startRevision, refusals: 0 };
+    const registration = new Registration(this, this.nextId++, target, listener, target.startRevision);
     this.watches.set(registration.id, registration);
     clearTimeout(this.lingering);
     if (this.stream) this.create(registration);
     else void this.open();
-    return { cancel: () => this.cancel(registration) };
+    return registration;
   }
 
-  private cancel(registration: Registration): void {
+  /** @internal Cancels a watch (its {@link Watch.cancel}). */
+  drop(registration: Registration): void {
     if (this.watches.get(registration.id) !== registration) return;
     this.watches.delete(registration.id);
     // etcd handles a stream's requests in order: a cancellation sent before the creation was
@@ -178,13 +187,16 @@ export class WatchHub {
     this.failures = 0;
     this.backoff.reset();
     if (this.endpoint) this.members.answered(this.endpoint);
-    let id = res.watch_id;
+    let id = Number(res.watch_id);
     if (res.created) {
       // etcd answers creations in the order sent. Some versions answer a refused creation with
       // watch id -1 instead of ours: it is then the oldest creation not yet answered.
-      const at = this.unanswered.indexOf(id);
-      if (at >= 0) this.unanswered.splice(at, 1);
-      else id = this.unanswered.shift() ?? id;
+      if (this.unanswered[0] === id) this.unanswered.shift();
+      else {
+        const at = this.unanswered.indexOf(id);
+        if (at >= 0) this.unanswered.splice(at, 1);
+        else id = this.unanswered.shift() ?? id;
+      }
     }
     const registration = this.watches.get(id);
     if (!registration) return; // a progress report, or an answer for a watch cancelled meanwhile

@@ -1,12 +1,12 @@
 import type { Namespace } from 'etcd3';
-import { watch, type Watch } from '../etcd/watch.js';
+import { watch, type Watch, type WatchEvent, type WatchListener } from '../etcd/watch.js';
 
 /** What the guard of a ticket's own key reports. */
 export interface OwnKeyListener {
   /** Our key was deleted (by anyone, or by etcd with the lease). */
-  deleted(): void;
+  ownKeyDeleted(): void;
   /** The watch was registered again from "now": read the key once to close the gap. */
-  confirm(): void;
+  confirmOwnKey(): void;
 }
 
 /**
@@ -15,7 +15,7 @@ export interface OwnKeyListener {
  * an earlier key of the same name can. Started at once for a waiter; a hold granted at once starts
  * it after a short delay, so the shortest holds cost no watch at all.
  */
-export class OwnKeyGuard {
+export class OwnKeyGuard implements WatchListener {
   private watch: Watch | undefined;
   private timer: NodeJS.Timeout | undefined;
   private cancelled = false;
@@ -41,19 +41,18 @@ export class OwnKeyGuard {
     this.watch?.cancel();
   }
 
+  /** @internal */
+  synced(_revision: bigint, gapFree: boolean): void {
+    if (!gapFree && !this.cancelled) this.listener.confirmOwnKey();
+  }
+
+  /** @internal */
+  events(events: readonly WatchEvent[]): void {
+    if (!this.cancelled && events.some(e => e.type === 'delete')) this.listener.ownKeyDeleted();
+  }
+
   private open(): void {
     if (this.cancelled || this.watch) return;
-    this.watch = watch(
-      this.client,
-      { key: this.key, events: 'delete', startRevision: this.createRevision + 1n },
-      {
-        synced: (_revision, gapFree) => {
-          if (!gapFree && !this.cancelled) this.listener.confirm();
-        },
-        events: events => {
-          if (!this.cancelled && events.some(e => e.type === 'delete')) this.listener.deleted();
-        },
-      },
-    );
+    this.watch = watch(this.client, { key: this.key, events: 'delete', startRevision: this.createRevision + 1n }, this);
   }
 }

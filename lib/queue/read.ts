@@ -3,6 +3,9 @@ import type { Keyspace } from '../etcd/keyspace.js';
 import { isEntryOf } from './layout.js';
 import type { Decision, Entry, Rule } from './rule.js';
 
+/** The value of an entry read without values, or written empty: one shared empty buffer. */
+export const EMPTY_VALUE: Buffer = Buffer.alloc(0);
+
 /** Keys read per page when looking at the entries ahead of ours. */
 export const PAGE = 8;
 
@@ -42,7 +45,7 @@ export function entriesOf(keys: Keyspace, prefix: string, kvs: readonly IKeyValu
   const entries: Entry[] = [];
   for (const kv of kvs) {
     const key = keys.relative(kv.key);
-    if (isEntryOf(prefix, key)) entries.push({ key, createRevision: BigInt(kv.create_revision), value: kv.value ?? Buffer.alloc(0) });
+    if (isEntryOf(prefix, key)) entries.push({ key, createRevision: BigInt(kv.create_revision), value: kv.value?.length ? kv.value : EMPTY_VALUE });
   }
   return entries;
 }

@@ -2,11 +2,11 @@ import type { IRangeResponse, ITxnResponse } from 'etcd3';
 import { OwnershipLostError, PermissionDeniedError } from '../errors.js';
 import { callEtcd, type CallContext } from '../etcd/call.js';
 import { isLeaseGone } from '../etcd/classify.js';
-import { Keyspace } from '../etcd/keyspace.js';
+import { keyspaceOf, type Keyspace } from '../etcd/keyspace.js';
 import type { LeaseBound, Session } from '../session/session.js';
 import { keyOf, prefixOf } from './layout.js';
-import { OwnKeyGuard } from './own-key.js';
-import { pageOf, pageRequest, type Page } from './read.js';
+import { OwnKeyGuard, type OwnKeyListener } from './own-key.js';
+import { EMPTY_VALUE, pageOf, pageRequest, type Page } from './read.js';
 import { sweepLater } from './sweep.js';
 import type { Entry, Rule } from './rule.js';
 
@@ -21,6 +21,11 @@ const DELETE_RETRY_MS = 500;
 
 /** Why a ticket's key can no longer be trusted. */
 export type LossReason = 'deleted' | 'session' | 'released';
+
+/** What {@link Ticket.follow} tells of the ticket's end (an `AbortController` will do). */
+export interface LossFollower {
+  abort(reason: Error): void;
+}
 
 /** A ticket's lifecycle. */
 export type TicketState =
@@ -38,22 +43,34 @@ export type TicketState =
  *
  * What a ticket waits for is not its business: the turn loop (`turn.ts`) reads through it and
  * asks a rule.
+ *
+ * A ticket lives as long as its wait and its hold, and thousands may wait in one process, so it
+ * keeps little: its {@link signal}'s controller is made only when the signal is first asked for
+ * (a hold's handle asks; a waiting turn loop is told of the loss through {@link follow} instead).
  */
-export class Ticket implements LeaseBound {
+export class Ticket implements LeaseBound, OwnKeyListener {
   /** The prefix shared by the queue's keys: the name and a slash. */
   readonly prefix: string;
   /** Our key, relative to the client's namespace: `<name>/<lease id in hex>[_<slot>][<marker>]`. */
   readonly key: string;
-  /** Aborts with an {@link OwnershipLostError} when our key is gone, released, or the session ended. */
-  readonly signal: AbortSignal;
 
   private stateNow: TicketState = { kind: 'creating' };
   /** Our client's namespace, for the raw requests. */
   readonly keyspace: Keyspace;
+  /** Our key as stored (namespace included). */
+  private readonly storedKey: Buffer;
   private readonly slot: number;
-  private readonly lost = new AbortController();
+  /** The controller of {@link signal}, made when the signal is first asked for. */
+  private lost: AbortController | undefined;
+  /** Why the ticket ended, once it has: {@link signal}'s reason. */
+  private lossReason: OwnershipLostError | undefined;
+  /** Told when the ticket ends (a waiting turn, see {@link follow}). */
+  private follower: LossFollower | undefined;
   private value: Buffer;
-  private creation: Promise<unknown> | undefined;
+  /** Whether {@link create} was called: its write may have been applied even if it failed. */
+  private createSent = false;
+  /** The creation while it is in flight (it settles without a value). */
+  private creation: Promise<void> | undefined;
   /** A write of our key went unanswered: etcd may still apply it later (see {@link LATE_COMMIT_MS}). */
   private lateWrites = false;
   private ownKey: OwnKeyGuard | undefined;
@@ -69,14 +86,42 @@ export class Ticket implements LeaseBound {
     this.prefix = prefixOf(name);
     this.slot = session.reserveSlot(this.prefix);
     this.key = keyOf(this.prefix, session.leaseId, this.slot, marker);
-    this.keyspace = new Keyspace(session.client);
-    this.value = Buffer.from(value ?? '');
-    this.signal = this.lost.signal;
+    this.keyspace = keyspaceOf(session.client);
+    this.storedKey = this.keyspace.key(this.key);
+    this.value = value === undefined || value.length === 0 ? EMPTY_VALUE : Buffer.from(value);
     session.attach(this);
   }
 
   get state(): TicketState {
     return this.stateNow;
+  }
+
+  /** Aborts with an {@link OwnershipLostError} when our key is gone, released, or the session ended. */
+  get signal(): AbortSignal {
+    if (!this.lost) {
+      this.lost = new AbortController();
+      if (this.lossReason) this.lost.abort(this.lossReason);
+    }
+    return this.lost.signal;
+  }
+
+  /** Throws {@link signal}'s reason if the ticket ended. */
+  throwIfEnded(): void {
+    if (this.lossReason) throw this.lossReason;
+  }
+
+  /**
+   * @internal Aborts `follower` with {@link signal}'s reason when the ticket ends (at once if it
+   * has), until {@link unfollow}: one follower at a time (the turn loop waiting on this ticket).
+   */
+  follow(follower: LossFollower): void {
+    if (this.lossReason) follower.abort(this.lossReason);
+    else this.follower = follower;
+  }
+
+  /** @internal Stops telling `follower` (see {@link follow}). */
+  unfollow(follower: LossFollower): void {
+    if (this.follower === follower) this.follower = undefined;
   }
 
   /** The create revision of our key: the fencing token. Only once the key was created. */
@@ -106,7 +151,7 @@ export class Ticket implements LeaseBound {
    * @param timeout the caller's own timeout, if longer than a call's: the creation may retry for that long.
    */
   create(rule: Rule, timeout?: number): Promise<Page> {
-    const key = this.keyspace.key(this.key);
+    const key = this.storedKey;
     const ctx = timeout !== undefined && timeout > this.session.ctx.callTimeout ? { ...this.session.ctx, callTimeout: timeout } : this.session.ctx;
     const created = this.call<ITxnResponse>(ctx, `join the queue of "${this.name}"`, 'txn', {
       compare: [{ key, target: 'Create', result: 'Equal', create_revision: 0 }],
@@ -124,12 +169,18 @@ export class Ticket implements LeaseBound {
       const existing = res.responses[0]?.response_range.kvs[0];
       if (!existing || existing.lease !== this.session.lease) {
         this.end('deleted');
-        throw this.signal.reason;
+        throw this.lossReason!;
       }
       this.live(BigInt(existing.create_revision));
       return this.read(rule);
     });
-    this.creation = created.catch(() => undefined);
+    this.createSent = true;
+    const creation = created.then(settled, settled);
+    this.creation = creation;
+    // Kept only while in flight: a settled one would keep its page for as long as we wait.
+    void creation.then(() => {
+      if (this.creation === creation) this.creation = undefined;
+    });
     return created;
   }
 
@@ -144,7 +195,7 @@ export class Ticket implements LeaseBound {
     const page = pageOf(this.keyspace, this.prefix, res);
     if (maxCreateRevision === undefined && !page.entries.some(e => e.key === this.key && e.createRevision === max)) {
       this.end('deleted');
-      throw this.signal.reason;
+      throw this.lossReason!;
     }
     return page;
   }
@@ -154,7 +205,7 @@ export class Ticket implements LeaseBound {
    * @returns false if our key is gone.
    */
   async update(value: string | Buffer, signal?: AbortSignal): Promise<boolean> {
-    const key = this.keyspace.key(this.key);
+    const key = this.storedKey;
     const next = Buffer.from(value);
     const compare = [{ key, target: 'Create', result: 'Equal', create_revision: this.createRevision.toString() }];
     const success = [{ request_put: { key, value: next, lease: this.session.lease } }];
@@ -214,15 +265,17 @@ export class Ticket implements LeaseBound {
    */
   guard(delayMs = 0): void {
     if (this.ownKey || this.stateNow.kind !== 'live') return;
-    this.ownKey = new OwnKeyGuard(this.session.client, this.keyspace.key(this.key), this.stateNow.createRevision, {
-      deleted: () => this.end('deleted'),
-      confirm: () => this.confirm(),
-    });
+    this.ownKey = new OwnKeyGuard(this.session.client, this.storedKey, this.stateNow.createRevision, this);
     this.ownKey.start(delayMs);
   }
 
-  /** Reads our key once (retrying while etcd is unavailable) to see that it is still ours: a read that finds it gone ends the ticket. */
-  private confirm(): void {
+  /** @internal The guard saw our key deleted. */
+  ownKeyDeleted(): void {
+    this.end('deleted');
+  }
+
+  /** @internal Reads our key once (retrying while etcd is unavailable) to see that it is still ours: a read that finds it gone ends the ticket. */
+  confirmOwnKey(): void {
     const keyOnly: Rule = { needsValues: false, decide: () => ({ kind: 'granted' }) };
     sweepLater(
       0,
@@ -237,22 +290,24 @@ export class Ticket implements LeaseBound {
   }
 
   private end(reason: LossReason, cause?: unknown): void {
-    if (this.lost.signal.aborted) return;
+    if (this.lossReason) return;
     const createRevision = this.stateNow.kind === 'creating' ? undefined : this.stateNow.createRevision;
     this.stateNow = { kind: 'ended', reason, createRevision };
     this.ownKey?.cancel();
+    this.ownKey = undefined;
     this.session.detach(this);
-    this.lost.abort(
-      reason === 'released'
-        ? new OwnershipLostError(this.name, this.key, 'released')
-        : new OwnershipLostError(this.name, this.key, reason, { cause }),
-    );
+    this.lossReason =
+      reason === 'released' ? new OwnershipLostError(this.name, this.key, 'released') : new OwnershipLostError(this.name, this.key, reason, { cause });
+    this.lost?.abort(this.lossReason);
+    const follower = this.follower;
+    this.follower = undefined;
+    follower?.abort(this.lossReason);
     // Our key vanished: maybe the lease went with it. Ask at once rather than at the next keepalive.
     if (reason === 'deleted') this.session.probe();
   }
 
   private async releaseOnce(): Promise<void> {
-    const wasCreated = this.stateNow.kind !== 'creating' || this.creation !== undefined;
+    const wasCreated = this.stateNow.kind !== 'creating' || this.createSent;
     this.end('released');
     if (this.session.ended) return;
     if (!wasCreated) return this.session.releaseSlot(this.prefix, this.slot);
@@ -270,7 +325,7 @@ export class Ticket implements LeaseBound {
 
   /** Deletes our key if it is still ours: by create revision when known, else by lease. */
   private async deleteKey(): Promise<void> {
-    const key = this.keyspace.key(this.key);
+    const key = this.storedKey;
     const state = this.stateNow;
     const known = state.kind === 'ended' ? state.createRevision : undefined;
     const guard =
@@ -292,3 +347,6 @@ export class Ticket implements LeaseBound {
     );
   }
 }
+
+/** A creation's outcome, once settled, as nothing (the turn loop has it already). */
+function settled(): void {}

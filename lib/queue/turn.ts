@@ -1,7 +1,7 @@
 import { EtcdUnavailableError, LockTimeoutError, OwnershipLostError } from '../errors.js';
-import { watch, type WatchTarget } from '../etcd/watch.js';
+import { watch, type WatchEvent, type WatchListener, type WatchTarget } from '../etcd/watch.js';
 import type { Session } from '../session/session.js';
-import { abortable, pause, scope } from '../util/abort.js';
+import { abortable, pause } from '../util/abort.js';
 import { Backoff } from '../util/backoff.js';
 import { decide, type Page } from './read.js';
 import type { Decision, Entry, Rule } from './rule.js';
@@ -62,10 +62,10 @@ export async function takeTurn(session: Session, name: string, options: TurnOpti
   const { rule, timeout } = options;
   const never = timeout === 0;
   const ticket = new Ticket(session, name, options.value, options.marker);
-  const waiting = scope([options.signal, ticket.signal], never ? undefined : timeout, () => new LockTimeoutError(name, timeout ?? 0));
+  const waiting = new Waiting(ticket, options.signal, never ? undefined : timeout, name);
   try {
     const first = await abortable(ticket.create(rule, timeout), waiting.signal);
-    let decision = await decideAt(ticket, rule, first, waiting.signal);
+    const decision = await decideAt(ticket, rule, first, waiting.signal);
     if (decision.kind === 'refuse') throw decision.error;
     if (decision.kind !== 'granted' && (options.mode === 'try' || never)) {
       await ticket.release();
@@ -73,10 +73,10 @@ export async function takeTurn(session: Session, name: string, options: TurnOpti
       return null;
     }
     ticket.guard(decision.kind === 'granted' ? GUARD_DELAY_MS : 0);
-    while (decision.kind !== 'granted') decision = await waitForChange(ticket, rule, decision, waiting.signal);
+    if (decision.kind !== 'granted') await waitForTurn(ticket, rule, decision, waiting);
     // Our turn came, but the caller gave up (or our key went) in the same instant: no zombie.
     options.signal?.throwIfAborted();
-    ticket.signal.throwIfAborted();
+    ticket.throwIfEnded();
     return ticket;
   } catch (error) {
     const reason = await lossReason(ticket, waiting.signal.aborted && !(error instanceof LockTimeoutError) ? waiting.signal.reason : error);
@@ -111,53 +111,54 @@ async function reread(ticket: Ticket, rule: Rule, signal: AbortSignal, view?: Vi
 }
 
 /**
- * Watches what `decision` names until it changes, and returns the rule's next decision. The watch
- * is registered first, then the queue read: a change before the registration shows in the read, one
- * after it reaches the watch.
+ * Watches what each decision names until the rule grants our turn. Each watch is registered first,
+ * then the queue read: a change before the registration shows in the read, one after it reaches
+ * the watch. A watch lasts for one decision: when the rule names another key, it is replaced.
  */
-async function waitForChange(ticket: Ticket, rule: Rule, decision: Decision, signal: AbortSignal): Promise<Decision> {
-  if (decision.kind === 'refuse') throw decision.error;
-  if (decision.kind !== 'watch-key' && decision.kind !== 'watch-prefix') throw new Error(`the rule could not decide (${decision.kind})`);
-  const news = new News();
-  /** The latest deletion revision of each key the watch saw deleted. */
-  const deleted = new Map<string, bigint>();
-  const w = watch(ticket.session.client, targetOf(ticket, decision), {
-    synced: () => news.post(),
-    events: events => {
-      for (const e of events) {
-        if (e.type !== 'delete') continue;
-        const key = ticket.keyspace.relative(e.kv.key);
-        const at = BigInt(e.kv.mod_revision);
-        if (at > (deleted.get(key) ?? 0n)) deleted.set(key, at);
+async function waitForTurn(ticket: Ticket, rule: Rule, decision: Decision, waiting: Waiting): Promise<void> {
+  const { signal } = waiting;
+  while (decision.kind !== 'granted') {
+    if (decision.kind === 'refuse') throw decision.error;
+    if (decision.kind !== 'watch-key' && decision.kind !== 'watch-prefix') throw new Error(`the rule could not decide (${decision.kind})`);
+    const w = watch(ticket.session.client, targetOf(ticket, decision), waiting.listen());
+    try {
+      await waiting.next();
+      const view: View = { older: [], complete: false };
+      const now = await reread(ticket, rule, signal, view);
+      if (!sameWatch(now, decision)) {
+        decision = now;
+        continue;
       }
-      news.post();
-    },
-    failed: error => news.fail(error),
-  });
-  try {
-    await news.next(signal);
-    const view: View = { older: [], complete: false };
-    const now = await reread(ticket, rule, signal, view);
-    if (!sameWatch(now, decision)) return now;
-    await news.next(signal);
-    // Older entries only ever leave, and every rule grants more as they do: when the view was the
-    // whole queue ahead of us, the deletions the watch saw may grant our turn without reading the
-    // queue again; one read of our own key (one key, whatever the queue's length) confirms it is
-    // still ours. A writer's release so admits the readers behind it with a point read each. A
-    // deletion counts only for the entry it deleted: one after the entry's creation (an earlier key
-    // of the same name may be deleted too, its event arriving after our read).
-    if (view.complete && deleted.size > 0) {
-      const left = view.older.filter(e => !((deleted.get(e.key) ?? 0n) > e.createRevision));
-      const next = rule.decide(ticket.entry(), left, true);
-      if (next.kind === 'granted') {
-        await patiently(() => ticket.read(rule, signal, undefined, 1), signal);
-        return next;
-      }
+      await waiting.next();
+      decision = await afterChange(ticket, rule, view, waiting);
+    } finally {
+      w.cancel();
     }
-    return await reread(ticket, rule, signal);
-  } finally {
-    w.cancel();
   }
+}
+
+/**
+ * The rule's decision once the watch saw a change, given the view the last read showed.
+ *
+ * Older entries only ever leave, and every rule grants more as they do: when the view was the
+ * whole queue ahead of us, the deletions the watch saw may grant our turn without reading the
+ * queue again; one read of our own key (one key, whatever the queue's length) confirms it is
+ * still ours. A writer's release so admits the readers behind it with a point read each. A
+ * deletion counts only for the entry it deleted: one after the entry's creation (an earlier key
+ * of the same name may be deleted too, its event arriving after our read).
+ */
+async function afterChange(ticket: Ticket, rule: Rule, view: View, waiting: Waiting): Promise<Decision> {
+  const { signal } = waiting;
+  const deleted = waiting.deleted;
+  if (view.complete && deleted !== undefined) {
+    const left = view.older.filter(e => !((deleted.get(e.key) ?? 0n) > e.createRevision));
+    const next = rule.decide(ticket.entry(), left, true);
+    if (next.kind === 'granted') {
+      await patiently(() => ticket.read(rule, signal, undefined, 1), signal);
+      return next;
+    }
+  }
+  return reread(ticket, rule, signal);
 }
 
 function targetOf(ticket: Ticket, decision: Extract<Decision, { kind: 'watch-key' | 'watch-prefix' }>): WatchTarget {
@@ -202,30 +203,119 @@ async function lossReason(ticket: Ticket, reason: unknown): Promise<unknown> {
   return reason;
 }
 
-/** Counts watch news; `next()` waits for news not yet seen. */
-class News {
+/**
+ * What a turn waits under, in one object (thousands of turns may wait in one process): its
+ * {@link signal} aborts when the caller's signal does, our ticket ends, or the timeout passes; and
+ * it hears the current watch, counting its news for {@link next}.
+ */
+class Waiting implements WatchListener {
+  private readonly controller = new AbortController();
+  private readonly timer: NodeJS.Timeout | undefined;
   private posted = 0;
   private seen = 0;
   private error: Error | undefined;
-  private wake: (() => void) | undefined;
+  private resolveNext: (() => void) | undefined;
+  private rejectNext: ((reason: unknown) => void) | undefined;
+  /** The latest deletion revision of each key the current watch saw deleted; none until one is. */
+  deleted: Map<string, bigint> | undefined;
 
-  post(): void {
-    this.posted++;
-    this.wake?.();
+  constructor(
+    private readonly ticket: Ticket,
+    private readonly parent: AbortSignal | undefined,
+    timeout: number | undefined,
+    name: string,
+  ) {
+    if (parent) parent.addEventListener('abort', this, { once: true });
+    ticket.follow(this);
+    if (timeout !== undefined && !this.signal.aborted) this.timer = setTimeout(() => this.abort(new LockTimeoutError(name, timeout)), timeout);
   }
 
-  fail(error: Error): void {
-    this.error = error;
-    this.wake?.();
+  get signal(): AbortSignal {
+    return this.controller.signal;
   }
 
-  async next(signal: AbortSignal): Promise<void> {
-    while (this.posted === this.seen && !this.error) {
-      signal.throwIfAborted();
-      await abortable(new Promise<void>(resolve => (this.wake = resolve)), signal);
-      this.wake = undefined;
+  /** Aborts {@link signal} with `reason` (the first reason wins), and wakes {@link next}. */
+  abort(reason: unknown): void {
+    if (this.controller.signal.aborted) return;
+    this.controller.abort(reason);
+    this.wake();
+  }
+
+  /** @internal The caller's signal aborted. */
+  handleEvent(): void {
+    this.abort(this.parent!.reason);
+  }
+
+  /** Starts hearing a new watch: forgets what the previous one said. */
+  listen(): this {
+    this.posted = this.seen = 0;
+    this.error = undefined;
+    this.deleted = undefined;
+    return this;
+  }
+
+  synced(): void {
+    this.post();
+  }
+
+  events(events: readonly WatchEvent[]): void {
+    for (const e of events) {
+      if (e.type !== 'delete') continue;
+      const key = this.ticket.keyspace.relative(e.kv.key);
+      const at = BigInt(e.kv.mod_revision);
+      this.deleted ??= new Map();
+      if (at > (this.deleted.get(key) ?? 0n)) this.deleted.set(key, at);
     }
-    if (this.error) throw this.error;
-    this.seen = this.posted;
+    this.post();
+  }
+
+  failed(error: Error): void {
+    this.error = error;
+    this.wake();
+  }
+
+  /**
+   * Resolves once the watch has news not yet seen (registered, or events); rejects with the
+   * signal's reason once it aborts, or with the watch's failure.
+   */
+  next(): Promise<void> {
+    const signal = this.controller.signal;
+    if (signal.aborted) return Promise.reject(signal.reason as Error);
+    if (this.error) return Promise.reject(this.error);
+    if (this.posted !== this.seen) {
+      this.seen = this.posted;
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.resolveNext = resolve;
+      this.rejectNext = reject;
+    });
+  }
+
+  /** Stops following the caller's signal, our ticket and the timeout. */
+  dispose(): void {
+    clearTimeout(this.timer);
+    this.parent?.removeEventListener('abort', this);
+    this.ticket.unfollow(this);
+  }
+
+  private post(): void {
+    this.posted++;
+    this.wake();
+  }
+
+  /** Settles a pending {@link next}, if any, with what there is now. */
+  private wake(): void {
+    const resolve = this.resolveNext;
+    const reject = this.rejectNext;
+    if (!resolve || !reject) return;
+    this.resolveNext = this.rejectNext = undefined;
+    const signal = this.controller.signal;
+    if (signal.aborted) reject(signal.reason);
+    else if (this.error) reject(this.error);
+    else {
+      this.seen = this.posted;
+      resolve();
+    }
   }
 }
