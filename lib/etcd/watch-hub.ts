@@ -25,6 +25,8 @@ class Registration implements Watch {
   registered = false;
   /** Its creation was sent on the current stream (answered or not). */
   sent = false;
+  /** Never dropped (stream replaced, or cancelled by etcd) and registered again. */
+  first = true;
   refusals = 0;
 
   constructor(
@@ -205,7 +207,7 @@ export class WatchHub {
     if (res.created) {
       registration.registered = true;
       registration.refusals = 0;
-      registration.listener.synced(revision, registration.startRevision !== undefined);
+      registration.listener.synced(revision, registration.startRevision !== undefined, registration.first);
     }
     if (res.events.length > 0) {
       registration.listener.events(
@@ -217,7 +219,7 @@ export class WatchHub {
 
   /** etcd cancelled a watch we did not cancel: refused at creation, or (rarely) dropped later. */
   private onRefused(registration: Registration, reason: string): void {
-    registration.registered = registration.sent = false;
+    registration.registered = registration.sent = registration.first = false;
     registration.startRevision = undefined;
     const error = new Error(reason || 'etcd cancelled the watch');
     if (isPermissionError(error) || isStaleToken(error)) {
@@ -246,7 +248,7 @@ export class WatchHub {
     this.endpoint = undefined;
     discardStream(stream);
     for (const registration of this.watches.values()) {
-      registration.registered = registration.sent = false;
+      registration.registered = registration.sent = registration.first = false;
       registration.startRevision = undefined;
     }
     if (this.watches.size === 0) return;

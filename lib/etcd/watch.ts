@@ -27,9 +27,10 @@ export interface WatchListener {
    * etcd registered the watch at `revision`: from there on nothing is missed. `gapFree` is true
    * when nothing before it can have been missed either (a watch with a start revision, registered
    * the first time); after a watch from "now", or one registered again from "now" after its stream
-   * was replaced, re-read etcd to learn what happened before.
+   * was replaced, re-read etcd to learn what happened before. `first` is true for the watch's first
+   * registration (it was never dropped and registered again).
    */
-  synced(revision: bigint, gapFree: boolean): void;
+  synced(revision: bigint, gapFree: boolean, first: boolean): void;
   /** Events at one revision (etcd sends those of one revision together), in order. */
   events(events: readonly WatchEvent[], revision: bigint): void;
   /** etcd refused the watch for good (permission): the watch is over. */

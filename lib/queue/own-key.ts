@@ -10,15 +10,29 @@ export interface OwnKeyListener {
 }
 
 /**
- * Watches a ticket's own key for deletion, from just past its create revision: a deletion at any
- * later revision reaches it (one during a delayed start too, from etcd's catch-up loop), and none of
- * an earlier key of the same name can. Started at once for a waiter; a hold granted at once starts
- * it after a short delay, so the shortest holds cost no watch at all.
+ * Watches a ticket's own key for deletion.
+ *
+ * - **A waiter's** guard starts at once and watches from "now": its first registration is followed
+ *   by the turn loop's read of the queue (which confirms our key), sent once the watch on what the
+ *   rule names is registered behind it on the same stream, so a deletion before the registration
+ *   shows in that read. A watch from just past our create revision would do without the read, but
+ *   by the time it is registered other keys have been written, so etcd serves it from its catch-up
+ *   loop: with thousands of waiters joining at once, that loop's reads of the history are what the
+ *   member serving the stream spends its time on.
+ * - **A hold granted at once** starts it after a short delay, so the shortest holds cost no watch at
+ *   all, and no read follows: it watches from just past our create revision, so a deletion during
+ *   the delay reaches it too (from etcd's catch-up loop), and none of an earlier key of the same
+ *   name can.
+ *
+ * A watch registered again from "now" (its stream was replaced, or etcd dropped it) asks for one
+ * read of our key.
  */
 export class OwnKeyGuard implements WatchListener {
   private watch: Watch | undefined;
   private timer: NodeJS.Timeout | undefined;
   private cancelled = false;
+  /** The first registration of a watch from "now" is covered by the caller's own read. */
+  private gapCovered = false;
 
   constructor(
     private readonly client: Namespace,
@@ -28,10 +42,17 @@ export class OwnKeyGuard implements WatchListener {
     private readonly listener: OwnKeyListener,
   ) {}
 
-  /** Starts watching, now or after `delayMs` (a timer that does not keep the process alive). */
+  /**
+   * Starts watching: at once from "now" (`delayMs` 0: the caller reads the queue, our key included,
+   * after this watch is registered), or after `delayMs` from just past our create revision (a
+   * timer that does not keep the process alive).
+   */
   start(delayMs: number): void {
-    if (delayMs === 0) return this.open();
-    this.timer = setTimeout(() => this.open(), delayMs);
+    if (delayMs === 0) {
+      this.gapCovered = true;
+      return this.open(undefined);
+    }
+    this.timer = setTimeout(() => this.open(this.createRevision + 1n), delayMs);
     this.timer.unref();
   }
 
@@ -42,8 +63,10 @@ export class OwnKeyGuard implements WatchListener {
   }
 
   /** @internal */
-  synced(_revision: bigint, gapFree: boolean): void {
-    if (!gapFree && !this.cancelled) this.listener.confirmOwnKey();
+  synced(_revision: bigint, gapFree: boolean, first: boolean): void {
+    const covered = first && this.gapCovered;
+    this.gapCovered = false;
+    if (!gapFree && !covered && !this.cancelled) this.listener.confirmOwnKey();
   }
 
   /** @internal */
@@ -51,8 +74,8 @@ export class OwnKeyGuard implements WatchListener {
     if (!this.cancelled && events.some(e => e.type === 'delete')) this.listener.ownKeyDeleted();
   }
 
-  private open(): void {
+  private open(startRevision: bigint | undefined): void {
     if (this.cancelled || this.watch) return;
-    this.watch = watch(this.client, { key: this.key, events: 'delete', startRevision: this.createRevision + 1n }, this);
+    this.watch = watch(this.client, startRevision === undefined ? { key: this.key, events: 'delete' } : { key: this.key, events: 'delete', startRevision }, this);
   }
 }
