@@ -1,7 +1,8 @@
-import type { IRangeResponse, ITxnResponse } from 'etcd3';
+import type { IRangeRequest, IRangeResponse, ITxnResponse } from 'etcd3';
 import { OwnershipLostError, PermissionDeniedError } from '../errors.js';
 import { callEtcd, type CallContext } from '../etcd/call.js';
 import { isLeaseGone } from '../etcd/classify.js';
+import { readRange } from '../etcd/read-batch.js';
 import { keyspaceOf, type Keyspace } from '../etcd/keyspace.js';
 import type { LeaseBound, Session } from '../session/session.js';
 import { keyOf, prefixOf } from './layout.js';
@@ -246,6 +247,8 @@ export class Ticket implements LeaseBound, OwnKeyListener {
     const write = method === 'txn';
     const uncertain = write ? () => void (this.lateWrites = true) : undefined;
     try {
+      // A read may share its call with other tickets' reads (see readRange): hedged like any read.
+      if (method === 'range' && hedge) return (await readRange(this.session.client, ctx, operation, request as IRangeRequest, signal)) as T;
       return await callEtcd<T>(this.session.client, ctx, operation, { service: 'KV', method, request, write, hedge, uncertain }, signal);
     } catch (error) {
       // A write on our lease refused because the lease is gone ends the session: its typed reason.
