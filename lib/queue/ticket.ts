@@ -277,18 +277,23 @@ export class Ticket implements LeaseBound, OwnKeyListener {
     this.end('deleted');
   }
 
-  /** @internal Reads our key once (retrying while etcd is unavailable) to see that it is still ours: a read that finds it gone ends the ticket. */
+  /**
+   * @internal Reads our key once (retrying while etcd is unavailable, until the ticket or the
+   * session ends) to see that it is still ours: a read that finds it gone ends the ticket. It asks
+   * for no {@link signal} of its own: after a watch stream is replaced, every ticket on it asks this.
+   */
   confirmOwnKey(): void {
-    const keyOnly: Rule = { needsValues: false, decide: () => ({ kind: 'granted' }) };
     sweepLater(
       0,
-      () => this.read(keyOnly, this.signal, undefined, 1).then(
-        () => undefined,
-        (error: unknown) => {
+      async () => {
+        if (this.lossReason) return;
+        try {
+          await this.read(KEY_ONLY, undefined, undefined, 1);
+        } catch (error) {
           if (!(error instanceof OwnershipLostError || error instanceof PermissionDeniedError)) throw error;
-        },
-      ),
-      this.signal,
+        }
+      },
+      this.session.signal,
     );
   }
 
@@ -350,6 +355,9 @@ export class Ticket implements LeaseBound, OwnKeyListener {
     );
   }
 }
+
+/** The rule of a read of our own key alone: it needs no values, and decides nothing. */
+const KEY_ONLY: Rule = { needsValues: false, decide: () => ({ kind: 'granted' }) };
 
 /** A creation's outcome, once settled, as nothing (the turn loop has it already). */
 function settled(): void {}
