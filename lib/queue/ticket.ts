@@ -106,11 +106,6 @@ export class Ticket implements LeaseBound, OwnKeyListener {
     return this.lost.signal;
   }
 
-  /** Whether the ticket ended: {@link signal} has aborted (or will, once asked for). */
-  get ended(): boolean {
-    return this.lossReason !== undefined;
-  }
-
   /** Throws {@link signal}'s reason if the ticket ended. */
   throwIfEnded(): void {
     if (this.lossReason) throw this.lossReason;
@@ -298,7 +293,7 @@ export class Ticket implements LeaseBound, OwnKeyListener {
   /**
    * @internal Reads our key once (retrying while etcd is unavailable, until the ticket or the
    * session ends) to see that it is still ours: a read that finds it gone ends the ticket. It asks
-   * for no {@link signal} of its own: a hold's guard asks this of every hold that lasts.
+   * for no {@link signal} of its own: after a watch stream is replaced, every ticket on it asks this.
    */
   confirmOwnKey(): void {
     sweepLater(
