@@ -1,8 +1,8 @@
 import { Mutex, Semaphore, type Lock, type Session } from '../../lib/index.js';
 import type { Bench, Message } from '../support/bench.js';
 import { clock } from '../support/clock.js';
-import { waitForKeys, waitForWatchers } from '../support/etcd.js';
-import { describeWork, perOp, scrape, watchers, work, type ServerWork } from '../support/metrics.js';
+import { waitForKeys, waitForWatchQuiet } from '../support/etcd.js';
+import { describeWork, perOp, scrape, work, type ServerWork } from '../support/metrics.js';
 import type { Row } from '../support/report.js';
 import { summarize } from '../support/stats.js';
 import { putOnce } from './baseline.js';
@@ -82,15 +82,16 @@ async function queueScale(b: Bench, kind: Kind): Promise<Row[]> {
     for (let round = 0; round < rounds; round++) {
       const name = b.name(`${kind.worker}-scale-${size}`);
       const holder = await kind.hold(session, name);
-      const base = await watchers(b.metricsUrls);
       const done = workers.map((w, i) => {
         const count = Math.floor(size / processes) + (i < size % processes ? 1 : 0);
         w.send({ cmd: 'join', name, count, kind: kind.worker, permits: 1 });
         return w.next<Done>('done');
       });
       await waitForKeys(client, `${name}/`, size + 1);
-      // Every waiter watches its own key and its predecessor (a semaphore's head waiter, the prefix): 2 each.
-      if (!(await waitForWatchers(b.metricsUrls, base + 2 * size, 60_000))) readyTimeouts++;
+      // Every waiter is in line once etcd has stopped receiving watch requests (its own key's and its
+      // predecessor's; a count of etcd's watchers would not do: waiters of one process that watch the
+      // same key share one watch).
+      if ((await waitForWatchQuiet(b.metricsUrls)) === undefined) readyTimeouts++;
       const before = await scrape(b.metricsUrls);
       const releasedAt = clock();
       await holder.unlock();
