@@ -16,10 +16,8 @@ export function scope(
   timeout?: number,
   onTimeout: () => Error = () => new Error(`timed out after ${timeout} ms`),
 ): Scope {
-  const signals = (Array.isArray(parents) ? parents : [parents]).filter(s => s !== undefined);
-  // One parent and no deadline: the parent itself (an AbortController costs more than its signal's worth here).
-  if (signals.length === 1 && timeout === undefined) return { signal: signals[0]!, dispose: () => undefined };
   const controller = new AbortController();
+  const signals = (Array.isArray(parents) ? parents : [parents]).filter(s => s !== undefined);
   const listeners = signals.map(parent => {
     const listener = (): void => controller.abort(parent.reason);
     if (parent.aborted) listener();
