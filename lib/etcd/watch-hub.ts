@@ -59,10 +59,9 @@ class Registration implements Watch {
 }
 
 /**
- * A watch that joined another's registration: told of what it is told, from its own sync on. An
- * event at or before the revision it was synced at is not its: it happened before the read that
- * follows the sync (which covers it), or before the join (a deletion of an earlier key of the same
- * name, which must not end a ticket that took the name again).
+ * A watch that joined another's registration: told of what it is told, from its own sync on, and,
+ * as etcd tells a watch registered at that revision, only of events after the revision it was
+ * synced at (what came before is in the read that follows the sync).
  */
 class Joiner implements Watch {
   /** Not told it is synced yet (nor of events meanwhile: the read that follows the sync covers them). */
@@ -344,8 +343,9 @@ export class WatchHub {
       const events = res.events.map(e => ({ type: e.type === 'Delete' ? ('delete' as const) : ('put' as const), kv: e.kv }));
       if (registration.owned) registration.listener.events(events, revision);
       if (joiners) {
+        const at = events.map(e => BigInt(e.kv.mod_revision));
         for (const j of joiners) {
-          const after = events.filter(e => BigInt(e.kv.mod_revision) > j.syncedAt);
+          const after = at[0]! > j.syncedAt ? events : events.filter((_, i) => at[i]! > j.syncedAt);
           if (after.length > 0) j.listener.events(after, revision);
         }
       }
