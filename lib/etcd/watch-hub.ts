@@ -6,6 +6,7 @@ import { isPermissionError, isStaleToken } from './classify.js';
 import { discardStream, type DuplexStream, type Endpoint } from './internals.js';
 import type { Members } from './members.js';
 import type { Watch, WatchListener, WatchTarget } from './watch.js';
+import { Joiner, Registration, shareKey, type Hub } from './watch-registration.js';
 
 /** With no answer on the stream for this long, ask etcd for a progress report, ms. */
 const PROGRESS_AFTER_MS = 500;
@@ -25,64 +26,6 @@ const MAX_REFUSALS = 2;
  * number (with 20,000 waiters lining up, 0.9 GB of garbage).
  */
 const MAX_UNANSWERED = 256;
-
-/** A watch as the stream knows it; its owner holds it as the {@link Watch} to cancel. */
-class Registration implements Watch {
-  /** Registered on the current stream. */
-  registered = false;
-  /** Its creation was sent on the current stream (answered or not). */
-  sent = false;
-  /** Never dropped (stream replaced, or cancelled by etcd) and registered again. */
-  first = true;
-  refusals = 0;
-  /** Whether its owner still watches (it may have cancelled while others that joined still do). */
-  owned = true;
-  /** Watches of the same target from "now" that joined this one (see {@link WatchHub.watch}). */
-  joiners: Joiner[] | undefined;
-
-  constructor(
-    private readonly hub: WatchHub,
-    readonly id: number,
-    readonly target: WatchTarget,
-    readonly listener: WatchListener,
-    /** Watch from this revision; dropped once a registration was lost (then from "now"). */
-    public startRevision: bigint | undefined,
-    /** Its key in {@link WatchHub}'s shared registrations, for a watch from "now". */
-    readonly share: string | undefined,
-  ) {}
-
-  cancel(): void {
-    if (!this.owned) return;
-    this.owned = false;
-    this.hub.leave(this);
-  }
-}
-
-/**
- * A watch that joined another's registration: told of what it is told, from its own sync on, and,
- * as etcd tells a watch registered at that revision, only of events after the revision it was
- * synced at (what came before is in the read that follows the sync).
- */
-class Joiner implements Watch {
-  /** Not told it is synced yet (nor of events meanwhile: the read that follows the sync covers them). */
-  awaiting = true;
-  /** The revision it was synced at: it is told of events after it only. */
-  syncedAt = 0n;
-
-  constructor(
-    private readonly hub: WatchHub,
-    readonly registration: Registration,
-    readonly listener: WatchListener,
-  ) {}
-
-  cancel(): void {
-    const joiners = this.registration.joiners;
-    const at = joiners?.indexOf(this) ?? -1;
-    if (at < 0) return;
-    joiners!.splice(at, 1);
-    this.hub.leave(this.registration);
-  }
-}
 
 interface WatchResponse {
   header: { revision: string };
@@ -114,7 +57,7 @@ interface WatchResponse {
  *   after this sync closes) is registered by then. etcd's watch ends with its last listener.
  * - Answers for a watch we no longer know (cancelled meanwhile) are ignored.
  */
-export class WatchHub {
+export class WatchHub implements Hub {
   private readonly watches = new Map<number, Registration>();
   /** The registrations of watches from "now", which others may join, by target (see {@link shareKey}). */
   private readonly shared = new Map<string, Registration>();
@@ -425,9 +368,4 @@ export class WatchHub {
     this.clearBacklog();
     if (stream) discardStream(stream);
   }
-}
-
-/** What makes two watches from "now" the same etcd watch: their keys and the events they want. */
-function shareKey(target: WatchTarget): string {
-  return `${target.events} ${target.key.toString('hex')} ${target.rangeEnd?.toString('hex') ?? ''}`;
 }
