@@ -1,24 +1,10 @@
 import type { IRangeRequest } from 'etcd3';
 import { describe, expect, it } from 'vitest';
 import { defaultRetryPolicy, type CallContext } from '../../lib/etcd/call.js';
-import { transportOf, type Endpoint } from '../../lib/etcd/internals.js';
 import { keyspaceOf } from '../../lib/etcd/keyspace.js';
 import { readRange } from '../../lib/etcd/read-batch.js';
 import { client, uniqueName } from '../support/etcd.js';
-
-/** Counts the unary calls each member endpoint of `c` makes, by method; `fail` may refuse some. */
-function countCalls(c: ReturnType<typeof client>, fail?: (method: string) => Error | undefined): Map<string, number> {
-  const calls = new Map<string, number>();
-  for (const endpoint of transportOf(c).endpoints as Endpoint[]) {
-    const unary = endpoint.unary.bind(endpoint);
-    (endpoint as { unary: Endpoint['unary'] }).unary = (service, method, request, deadline) => {
-      calls.set(method, (calls.get(method) ?? 0) + 1);
-      const error = fail?.(method);
-      return error ? Promise.reject(error) : unary(service, method, request, deadline);
-    };
-  }
-  return calls;
-}
+import { recordTraffic } from '../support/traffic.js';
 
 /** The request a waiter makes for the newest `limit` keys under `name/`, keys only. */
 function page(c: ReturnType<typeof client>, name: string, limit = 8): IRangeRequest {
@@ -33,7 +19,7 @@ describe('readRange', () => {
     const c = client();
     const names = Array.from({ length: 20 }, (_, i) => uniqueName(`batch${i}`));
     await Promise.all(names.map((name, i) => c.put(`${name}/k${i}`).value('v')));
-    const calls = countCalls(c);
+    const calls = recordTraffic(c).calls;
     const answers = await Promise.all(names.map(name => readRange(c, ctx, `read ${name}`, page(c, name))));
     expect(answers.map(a => keysOf(a.kvs))).toEqual(names.map((name, i) => [`${name}/k${i}`]));
     expect(calls.get('txn')).toBe(1);
@@ -47,7 +33,7 @@ describe('readRange', () => {
     const c = client();
     const name = uniqueName('batch-big');
     await c.put(`${name}/a`).value('v');
-    const calls = countCalls(c);
+    const calls = recordTraffic(c).calls;
     const [withValues, many] = await Promise.all([
       readRange(c, ctx, 'read with values', { ...page(c, name), keys_only: false }),
       readRange(c, ctx, 'read many', page(c, name, 64)),
@@ -75,7 +61,7 @@ describe('readRange', () => {
     const names = [uniqueName('batch-c'), uniqueName('batch-d'), uniqueName('batch-e')];
     await Promise.all(names.map(name => c.put(`${name}/k`).value('')));
     const refusal = Object.assign(new Error('etcdserver: permission denied'), { code: 7 });
-    const calls = countCalls(c, method => (method === 'txn' ? refusal : undefined));
+    const calls = recordTraffic(c, method => (method === 'txn' ? refusal : undefined)).calls;
     const answers = await Promise.all(names.map(name => readRange(c, ctx, `read ${name}`, page(c, name))));
     expect(answers.map(a => keysOf(a.kvs))).toEqual(names.map(name => [`${name}/k`]));
     expect(calls.get('txn')).toBe(1);

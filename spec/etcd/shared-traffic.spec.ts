@@ -1,65 +1,8 @@
-import type { Etcd3 } from 'etcd3';
 import { describe, expect, it } from 'vitest';
-import { transportOf, type DuplexStream, type Endpoint } from '../../lib/etcd/internals.js';
 import { watch, type WatchEvent, type WatchListener } from '../../lib/etcd/watch.js';
 import { RWMutex } from '../../lib/index.js';
 import { client, session, uniqueName } from '../support/etcd.js';
-
-/** What a client sends to etcd: each unary call (method and request), and each request written on a stream. */
-interface Traffic {
-  unary: string[];
-  requests: Record<string, unknown>[];
-  streamed: Record<string, unknown>[];
-  /** Resolves once `count` reads (ranges, alone or in a read-only transaction) were answered since recording began. */
-  answered(count: number): Promise<void>;
-}
-
-/** The ranges a call reads, if it only reads: 1 for a range, each range of a read-only transaction. */
-function readsIn(method: string, request: unknown): number {
-  if (method === 'range') return 1;
-  if (method !== 'txn') return 0;
-  const ops = (request as { success?: Record<string, unknown>[] }).success ?? [];
-  return ops.every(op => 'request_range' in op) ? ops.length : 0;
-}
-
-/** Records what `c` sends from now on, through the library's own transport (real etcd answers). */
-function record(c: Etcd3): Traffic {
-  let reads = 0;
-  const waiting: (() => void)[] = [];
-  const traffic: Traffic = {
-    unary: [],
-    requests: [],
-    streamed: [],
-    answered: count =>
-      new Promise(resolve => {
-        const check = (): boolean => reads >= count && (resolve(), true);
-        if (!check()) waiting.push(() => void check());
-      }),
-  };
-  for (const endpoint of transportOf(c).endpoints as Endpoint[]) {
-    const { unary, stream } = endpoint;
-    Object.assign(endpoint, {
-      unary: async (service: string, method: string, request: unknown, deadline: number) => {
-        traffic.unary.push(method);
-        traffic.requests.push(request as Record<string, unknown>);
-        const answer: unknown = await unary.call(endpoint, service as never, method, request, deadline);
-        reads += readsIn(method, request);
-        for (const wake of waiting) wake();
-        return answer;
-      },
-      stream: async (service: string, method: string) => {
-        const s: DuplexStream<unknown, unknown> = await stream.call(endpoint, service as never, method);
-        const write = s.write.bind(s);
-        s.write = (request: unknown) => {
-          traffic.streamed.push(request as Record<string, unknown>);
-          return write(request);
-        };
-        return s;
-      },
-    });
-  }
-  return traffic;
-}
+import { recordTraffic, type Traffic } from '../support/traffic.js';
 
 /** A watch listener that keeps the events it is told of, and lets a test await what comes next. */
 interface Recorder extends WatchListener {
@@ -100,7 +43,7 @@ const cancellations = (t: Traffic): number => t.streamed.filter(r => 'cancel_req
 describe('one watch for many waiters of a process', () => {
   it('watches of the same key from "now" share one etcd watch, each told of it until it cancels', async () => {
     const c = client();
-    const traffic = record(c);
+    const traffic = recordTraffic(c);
     const key = Buffer.from(uniqueName('shared-watch'));
     const first = listener();
     const second = listener();
@@ -137,7 +80,7 @@ describe('one watch for many waiters of a process', () => {
 
   it('a watch from a start revision is never shared', async () => {
     const c = client();
-    const traffic = record(c);
+    const traffic = recordTraffic(c);
     const key = Buffer.from(uniqueName('own-watch'));
     const { header } = await c.put(key).value('x');
     const start = BigInt(header.revision) + 1n;
@@ -152,7 +95,7 @@ describe('one watch for many waiters of a process', () => {
   });
   it('a watch that joins is told it is synced only once every watch created before the join is registered', async () => {
     const c = client();
-    const traffic = record(c);
+    const traffic = recordTraffic(c);
     const shared = Buffer.from(uniqueName('joined'));
     const other = Buffer.from(uniqueName('created-between'));
     const order: string[] = [];
@@ -180,7 +123,7 @@ describe('a writer’s release to the readers of one process', () => {
     const [writerSession, readerSession] = [await session(c), await session(c)];
     const name = uniqueName('fanout');
     const writer = await new RWMutex(writerSession, name).writeLock();
-    const traffic = record(c);
+    const traffic = recordTraffic(c);
     // Seven readers: each sees the writer in the first page its creation reads (8 keys), so each
     // reads the queue once more after its watch is registered, and waits once that read is answered.
     const count = 7;
