@@ -1,5 +1,5 @@
 import { CallbackError, ElectorStoppedError, PermissionDeniedError } from '../errors.js';
-import { defaultRetryPolicy, type CallContext } from '../etcd/call.js';
+import { sharedDefaultPolicy, type CallContext } from '../etcd/call.js';
 import { isLeaseGone } from '../etcd/classify.js';
 import { Session } from '../session/session.js';
 import { pause } from '../util/abort.js';
@@ -81,7 +81,7 @@ export class LeaderElector {
     this.name = this.settings.name;
     this.value = this.settings.value;
     this.ttl = this.settings.ttl;
-    this.ctx = { policy: this.settings.retryPolicy ?? defaultRetryPolicy(), callTimeout: this.settings.callTimeout };
+    this.ctx = { policy: this.settings.retryPolicy ?? sharedDefaultPolicy, callTimeout: this.settings.callTimeout };
   }
 
   /** True while this candidate leads (a term started and its signal has not aborted). */

@@ -21,6 +21,14 @@ export function defaultRetryPolicy(): IPolicy {
   });
 }
 
+/**
+ * @internal The {@link defaultRetryPolicy} of every session and elector not given one: one
+ * instance (it keeps no state between calls, and nobody listens to its events), so that their
+ * calls count as made in one context (small reads of the same moment then share a call, see
+ * `readRange`). A user who asks for `defaultRetryPolicy()` gets an instance of their own.
+ */
+export const sharedDefaultPolicy: IPolicy = defaultRetryPolicy();
+
 /** An attempt gets at most this share of the call's time, so one stuck on a frozen member leaves time for others. */
 const ATTEMPT_SHARE = 1 / 2;
 /** Attempts of one call in flight at once, at most. */

@@ -1,5 +1,5 @@
 import type { ILeaseTimeToLiveResponse, IRangeResponse, Namespace } from 'etcd3';
-import { defaultRetryPolicy, callEtcd, type CallContext } from '../etcd/call.js';
+import { callEtcd, sharedDefaultPolicy, type CallContext } from '../etcd/call.js';
 import { Keyspace } from '../etcd/keyspace.js';
 import { scope } from '../util/abort.js';
 import { EtcdUnavailableError, InvalidArgumentError } from '../errors.js';
@@ -118,7 +118,7 @@ export async function queryLock(client: Namespace, name: string, options: QueryO
   if (!Object.hasOwn(kinds, kind)) {
     throw new InvalidArgumentError('kind', `kind must be one of ${Object.keys(kinds).join(', ')}. Got: ${String(kind)}`);
   }
-  const ctx: CallContext = { policy: defaultRetryPolicy(), callTimeout: timeout };
+  const ctx: CallContext = { policy: sharedDefaultPolicy, callTimeout: timeout };
   const reading = scope(signal, timeout, () => new EtcdUnavailableError(`read "${name}" within ${timeout} ms`));
   try {
     const prefix = prefixOf(name);

@@ -2,7 +2,7 @@ import type { IRangeRequest, IRangeResponse, ITxnResponse } from 'etcd3';
 import { OwnershipLostError, PermissionDeniedError } from '../errors.js';
 import { callEtcd, type CallContext } from '../etcd/call.js';
 import { isLeaseGone } from '../etcd/classify.js';
-import { readRange } from '../etcd/read-batch.js';
+import { checkKey, readRange } from '../etcd/read-batch.js';
 import { keyspaceOf, type Keyspace } from '../etcd/keyspace.js';
 import type { LeaseBound, Session } from '../session/session.js';
 import { keyOf, prefixOf } from './layout.js';
@@ -202,14 +202,13 @@ export class Ticket implements LeaseBound, OwnKeyListener {
   }
 
   /**
-   * Reads our key alone to see that it is still ours (a point read, shared with the other small
-   * reads of the moment: see `readRange`); if it is not, {@link signal} aborts and this throws its
-   * reason. Unlike a page of the queue, a point read costs etcd the same whatever the queue's length.
+   * Checks that our key is still ours (one comparison of its create revision, shared with the other
+   * small reads and checks of the moment: see `checkKey`); if it is not, {@link signal} aborts and
+   * this throws its reason. Unlike a page of the queue, a check costs etcd the same whatever the
+   * queue's length.
    */
   async confirm(): Promise<void> {
-    const res = await this.call<IRangeResponse>(this.session.ctx, `read ${this.key}`, 'range', { key: this.storedKey, keys_only: true });
-    const kv = res.kvs[0];
-    if (kv && BigInt(kv.create_revision) === this.createRevision) return;
+    if (await checkKey(this.session.client, this.session.ctx, `read ${this.key}`, this.storedKey, this.createRevision)) return;
     this.end('deleted');
     throw this.lossReason!;
   }

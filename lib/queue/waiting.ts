@@ -3,18 +3,23 @@ import type { WatchEvent, WatchListener } from '../etcd/watch.js';
 import type { Ticket } from './ticket.js';
 
 /**
- * What a turn waits under, in one object (thousands of turns may wait in one process): its
- * {@link signal} aborts when the caller's signal does, our ticket ends, or the timeout passes; and
- * it hears the current watch, counting its news for {@link next}.
+ * What a turn waits under, in one object (thousands of turns may wait in one process): it is
+ * {@link aborted} when the caller's signal aborts, our ticket ends, or the timeout passes; it
+ * races the turn's calls against that ({@link race}); and it hears the current watch, counting its
+ * news for {@link next}. An `AbortSignal` ({@link signal}) is made only for a call that asks for one.
  */
 export class Waiting implements WatchListener {
-  private readonly controller = new AbortController();
+  private controller: AbortController | undefined;
   private readonly timer: NodeJS.Timeout | undefined;
+  private abortedNow = false;
+  private reasonNow: unknown;
   private posted = 0;
   private seen = 0;
   private error: Error | undefined;
   private resolveNext: (() => void) | undefined;
   private rejectNext: ((reason: unknown) => void) | undefined;
+  /** The rejection of the call {@link race} runs now, if any (the turn makes one call at a time). */
+  private rejectRace: ((reason: unknown) => void) | undefined;
   /** The latest deletion revision of each key the current watch saw deleted; none until one is. */
   deleted: Map<string, bigint> | undefined;
 
@@ -26,18 +31,62 @@ export class Waiting implements WatchListener {
   ) {
     if (parent) parent.addEventListener('abort', this, { once: true });
     ticket.follow(this);
-    if (timeout !== undefined && !this.signal.aborted) this.timer = setTimeout(() => this.abort(new LockTimeoutError(name, timeout)), timeout);
+    if (timeout !== undefined && !this.abortedNow) this.timer = setTimeout(() => this.abort(new LockTimeoutError(name, timeout)), timeout);
   }
 
+  /** Whether the wait was given up (see {@link reason}). */
+  get aborted(): boolean {
+    return this.abortedNow;
+  }
+
+  /** Why the wait was given up, once it was. */
+  get reason(): unknown {
+    return this.reasonNow;
+  }
+
+  /** A signal that aborts with {@link reason}: made on first use. */
   get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.abortedNow) this.controller.abort(this.reasonNow);
+    }
     return this.controller.signal;
   }
 
-  /** Aborts {@link signal} with `reason` (the first reason wins), and wakes {@link next}. */
+  /** Aborts the wait with `reason` (the first reason wins): rejects {@link race} and {@link next}. */
   abort(reason: unknown): void {
-    if (this.controller.signal.aborted) return;
-    this.controller.abort(reason);
+    if (this.abortedNow) return;
+    this.abortedNow = true;
+    this.reasonNow = reason;
+    this.controller?.abort(reason);
+    const reject = this.rejectRace;
+    this.rejectRace = undefined;
+    reject?.(reason);
     this.wake();
+  }
+
+  /**
+   * Settles as `call` does, or rejects with {@link reason} as soon as the wait is given up. One
+   * call at a time; a rejection of `call` after that is handled here (ignored).
+   */
+  race<T>(call: Promise<T>): Promise<T> {
+    if (this.abortedNow) {
+      call.catch(() => undefined);
+      return Promise.reject(this.reasonNow as Error);
+    }
+    return new Promise<T>((resolve, reject) => {
+      this.rejectRace = reject;
+      call.then(
+        value => {
+          if (this.rejectRace === reject) this.rejectRace = undefined;
+          resolve(value);
+        },
+        (error: unknown) => {
+          if (this.rejectRace === reject) this.rejectRace = undefined;
+          reject(error as Error);
+        },
+      );
+    });
   }
 
   /** @internal The caller's signal aborted. */
@@ -78,8 +127,7 @@ export class Waiting implements WatchListener {
    * signal's reason once it aborts, or with the watch's failure.
    */
   next(): Promise<void> {
-    const signal = this.controller.signal;
-    if (signal.aborted) return Promise.reject(signal.reason as Error);
+    if (this.abortedNow) return Promise.reject(this.reasonNow as Error);
     if (this.error) return Promise.reject(this.error);
     if (this.posted !== this.seen) {
       this.seen = this.posted;
@@ -109,8 +157,7 @@ export class Waiting implements WatchListener {
     const reject = this.rejectNext;
     if (!resolve || !reject) return;
     this.resolveNext = this.rejectNext = undefined;
-    const signal = this.controller.signal;
-    if (signal.aborted) reject(signal.reason);
+    if (this.abortedNow) reject(this.reasonNow);
     else if (this.error) reject(this.error);
     else {
       this.seen = this.posted;

@@ -1,7 +1,7 @@
 import type { IPolicy } from 'cockatiel';
 import type { ILeaseGrantResponse, Namespace } from 'etcd3';
 import { EtcdUnavailableError, LeaseLostError, SessionClosedError } from '../errors.js';
-import { callEtcd, defaultRetryPolicy, type CallContext } from '../etcd/call.js';
+import { callEtcd, sharedDefaultPolicy, type CallContext } from '../etcd/call.js';
 import { isLeaseGone } from '../etcd/classify.js';
 import { abortable, scope as withScope } from '../util/abort.js';
 import { validateClient, validateSignal, validateTimeout, validateTtl } from '../util/validate.js';
@@ -67,7 +67,7 @@ export class Session implements AsyncDisposable {
     const timeout = validateTimeout('timeout', options.timeout) ?? 5000;
     const callTimeout = validateTimeout('callTimeout', options.callTimeout) ?? 5000;
     const signal = validateSignal(options.signal);
-    const ctx: CallContext = { policy: options.retryPolicy ?? defaultRetryPolicy(), callTimeout };
+    const ctx: CallContext = { policy: options.retryPolicy ?? sharedDefaultPolicy, callTimeout };
     // The grant may take all of `timeout` (the caller's choice), not only callTimeout.
     const granting: CallContext = { ...ctx, callTimeout: Math.max(callTimeout, timeout) };
     const scope = withScope(signal, timeout, () => new EtcdUnavailableError(`grant a lease within ${timeout} ms`));

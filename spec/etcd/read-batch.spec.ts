@@ -2,7 +2,7 @@ import type { IRangeRequest } from 'etcd3';
 import { describe, expect, it } from 'vitest';
 import { defaultRetryPolicy, type CallContext } from '../../lib/etcd/call.js';
 import { keyspaceOf } from '../../lib/etcd/keyspace.js';
-import { readRange } from '../../lib/etcd/read-batch.js';
+import { checkKey, readRange } from '../../lib/etcd/read-batch.js';
 import { client, uniqueName } from '../support/etcd.js';
 import { recordTraffic } from '../support/traffic.js';
 
@@ -66,5 +66,38 @@ describe('readRange', () => {
     expect(answers.map(a => keysOf(a.kvs))).toEqual(names.map(name => [`${name}/k`]));
     expect(calls.get('txn')).toBe(1);
     expect(calls.get('range')).toBe(3);
+  });
+
+  it('checks of keys share the call of the reads; a key gone or created again fails its check alone, in the same call', async () => {
+    const c = client();
+    const keys = keyspaceOf(c);
+    const names = [uniqueName('check-a'), uniqueName('check-b'), uniqueName('check-c'), uniqueName('check-d')];
+    const created = await Promise.all(names.map(name => c.put(`${name}/k`).value('').exec()));
+    const revisionOf = (i: number): bigint => BigInt(created[i]!.header.revision);
+    await c.delete().key(`${names[1]}/k`);
+    await c.put(`${names[2]}/k`).value('again');
+    const calls = recordTraffic(c).calls;
+    const [read, ...checks] = await Promise.all([
+      readRange(c, ctx, 'read a', page(c, names[0]!)),
+      ...names.map((name, i) => checkKey(c, ctx, `check ${name}`, keys.key(`${name}/k`), revisionOf(i))),
+      checkKey(c, ctx, 'check with another revision', keys.key(`${names[3]}/k`), revisionOf(3) + 1n),
+    ]);
+    expect(keysOf(read.kvs)).toEqual([`${names[0]}/k`]);
+    // Kept; deleted; written again (same create revision: still the same key); kept; another revision.
+    expect(checks).toEqual([true, false, true, true, false]);
+    expect(calls.get('txn')).toBe(1);
+    expect(calls.get('range')).toBeUndefined();
+  });
+
+  it('a check that all keys still hold costs etcd one comparison each and answers nothing for them', async () => {
+    const c = client();
+    const names = [uniqueName('check-e'), uniqueName('check-f')];
+    const created = await Promise.all(names.map(name => c.put(`${name}/k`).value('').exec()));
+    const traffic = recordTraffic(c);
+    const held = await Promise.all(names.map((name, i) => checkKey(c, ctx, `check ${name}`, keyspaceOf(c).key(`${name}/k`), BigInt(created[i]!.header.revision))));
+    expect(held).toEqual([true, true]);
+    const request = traffic.requests[0] as { compare: unknown[]; success: unknown[] };
+    expect(request.compare).toHaveLength(2);
+    expect(request.success).toEqual([]);
   });
 });

@@ -118,7 +118,7 @@ describe('one watch for many waiters of a process', () => {
 });
 
 describe('a writer’s release to the readers of one process', () => {
-  it('costs one watch of the writer’s key and one call for the readers’ point reads of their keys', async () => {
+  it('costs one watch of the writer’s key and one call checking the readers’ keys', async () => {
     const c = client();
     const [writerSession, readerSession] = [await session(c), await session(c)];
     const name = uniqueName('fanout');
@@ -143,11 +143,14 @@ describe('a writer’s release to the readers of one process', () => {
     await writer.unlock();
     const held = await Promise.all(readers);
     expect(held.every(l => l.held)).toBe(true);
-    // The writer's delete, then one read-only transaction of the seven readers' point reads.
+    // The writer's delete, then one read-only transaction checking the seven readers' keys: each a
+    // comparison of its create revision, read back only if a comparison fails.
     expect(traffic.unary).toEqual(['txn', 'txn']);
-    const reads = (traffic.requests[1] as { success: { request_range: { key: Buffer; range_end?: Buffer } }[] }).success;
-    expect(reads).toHaveLength(count);
-    expect(reads.every(r => r.request_range.range_end === undefined)).toBe(true);
+    const check = traffic.requests[1] as { compare: { key: Buffer; target: string }[]; success: unknown[]; failure: { request_range: { key: Buffer; range_end?: Buffer } }[] };
+    expect(check.compare.map(c => c.key.toString()).sort()).toEqual(held.map(l => Buffer.from(l.key).toString()).sort());
+    expect(check.compare.every(c => c.target === 'Create')).toBe(true);
+    expect(check.success).toEqual([]);
+    expect(check.failure.every(r => r.request_range.range_end === undefined)).toBe(true);
     await Promise.all(held.map(l => l.unlock()));
   });
 });
