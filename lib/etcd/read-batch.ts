@@ -3,6 +3,7 @@ import type { IRangeRequest, IRangeResponse, ITxnResponse, Namespace } from 'etc
 import { EtcdUnavailableError } from '../errors.js';
 import { abortable } from '../util/abort.js';
 import { callEtcd, type CallContext } from './call.js';
+import { int64 } from './int64.js';
 import { membersOf, type Members } from './members.js';
 
 /** A read asking for at most this many keys, without values, may share a call with others. */
@@ -43,8 +44,8 @@ type Pending = PendingRead | PendingCheck;
  * this.
  *
  * The checks are the transaction's comparisons: when every key is still there with its create
- * revision (the usual case), the answer carries nothing for them. When one is not, the failure
- * branch reads each checked key, so each check still gets its own answer in the same round trip.
+ * revision (the usual case), the answer carries nothing for them. When one is not (a lease lost, a
+ * key deleted by hand), each checked key is then read on its own.
  */
 class ReadBatch {
   private queue: Pending[] = [];
@@ -94,13 +95,16 @@ class ReadBatch {
         service: 'KV',
         method: 'txn',
         request: {
-          compare: checks.map(c => ({ key: c.key, target: 'Create', result: 'Equal', create_revision: c.createRevision.toString() })),
+          compare: checks.map(c => ({ key: c.key, target: 'Create', result: 'Equal', create_revision: int64(c.createRevision) })),
           success: ranges,
-          failure: [...ranges, ...checks.map(c => ({ request_range: { key: c.key, keys_only: true } }))],
+          failure: ranges,
         },
       });
       reads.forEach((p, i) => p.resolve(res.responses[i]!.response_range));
-      checks.forEach((c, i) => c.resolve(res.succeeded || holds(res.responses[reads.length + i]!.response_range, c.createRevision)));
+      if (res.succeeded) for (const c of checks) c.resolve(true);
+      // A key is gone (rare: its lease was lost, or someone deleted it): each checked key is read,
+      // together in the next call.
+      else for (const c of checks) this.readBack(c);
     } catch (error) {
       // etcd could not be reached: each read fails as it would have on its own.
       if (error instanceof EtcdUnavailableError) {
@@ -110,6 +114,13 @@ class ReadBatch {
       // Refused (e.g. one name the user may not read): each read gets its own answer.
       for (const p of batch) void this.sendAlone(p);
     }
+  }
+
+  /** Answers a check by a point read of its key, sent with the next batch. */
+  private readBack(c: PendingCheck): void {
+    const request: IRangeRequest = { key: c.key, keys_only: true };
+    const resolve = (res: IRangeResponse): void => c.resolve(holds(res, c.createRevision));
+    this.enqueue({ kind: 'read', operation: c.operation, request, signal: undefined, resolve, reject: c.reject });
   }
 
   private async sendAlone(p: Pending): Promise<void> {

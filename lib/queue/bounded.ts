@@ -3,6 +3,7 @@ import { HoldExpiredError, InvalidArgumentError, LeaseLostError, OwnershipLostEr
 import { callEtcd } from '../etcd/call.js';
 import { LeaseKeeper, keepAliveOnce, now } from '../session/lease-keeper.js';
 import type { Ticket } from './ticket.js';
+import { int64 } from '../etcd/int64.js';
 
 /** Checks a `maxHold` or an `extend()` duration: a whole number of ms from 1 to 2^31 - 1. */
 export function validateHoldMs(argument: string, ms: unknown): number {
@@ -81,7 +82,7 @@ export class BoundedHold {
         service: 'KV',
         method: 'txn',
         request: {
-          compare: [{ key, target: 'Create', result: 'Equal', create_revision: ticket.createRevision.toString() }],
+          compare: [{ key, target: 'Create', result: 'Equal', create_revision: int64(ticket.createRevision) }],
           success: [{ request_put: { key, value: ticket.entry().value, lease: granted.ID } }],
         },
         write: true,

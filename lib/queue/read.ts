@@ -2,6 +2,7 @@ import type { IKeyValue, IRangeRequest, IRangeResponse } from 'etcd3';
 import type { Keyspace } from '../etcd/keyspace.js';
 import { isEntryOf } from './layout.js';
 import type { Decision, Entry, Rule } from './rule.js';
+import { int64 } from '../etcd/int64.js';
 
 /** The value of an entry read without values, or written empty: one shared empty buffer. */
 export const EMPTY_VALUE: Buffer = Buffer.alloc(0);
@@ -30,7 +31,7 @@ export function pageRequest(keys: Keyspace, prefix: string, rule: Rule, maxCreat
     sort_target: 'Create',
     limit,
     keys_only: !rule.needsValues,
-    ...(maxCreateRevision === undefined ? {} : { max_create_revision: maxCreateRevision.toString() }),
+    ...(maxCreateRevision === undefined ? {} : { max_create_revision: int64(maxCreateRevision) }),
   };
 }
 

@@ -10,6 +10,7 @@ import { OwnKeyGuard, type OwnKeyListener } from './own-key.js';
 import { EMPTY_VALUE, pageOf, pageRequest, type Page } from './read.js';
 import { sweepLater } from './sweep.js';
 import type { Entry, Rule } from './rule.js';
+import { int64 } from '../etcd/int64.js';
 
 /**
  * How long after a creation of unknown outcome our key could still appear, ms: a request that
@@ -220,7 +221,7 @@ export class Ticket implements LeaseBound, OwnKeyListener {
   async update(value: string | Buffer, signal?: AbortSignal): Promise<boolean> {
     const key = this.storedKey;
     const next = Buffer.from(value);
-    const compare = [{ key, target: 'Create', result: 'Equal', create_revision: this.createRevision.toString() }];
+    const compare = [{ key, target: 'Create', result: 'Equal', create_revision: int64(this.createRevision) }];
     const success = [{ request_put: { key, value: next, lease: this.session.lease } }];
     const res = await this.call<ITxnResponse>(this.session.ctx, `update ${this.key}`, 'txn', { compare, success }, signal);
     if (!res.succeeded) this.end('deleted');
@@ -363,7 +364,7 @@ export class Ticket implements LeaseBound, OwnKeyListener {
     const known = state.kind === 'ended' ? state.createRevision : undefined;
     const guard =
       known !== undefined
-        ? { key, target: 'Create' as const, result: 'Equal' as const, create_revision: known.toString() }
+        ? { key, target: 'Create' as const, result: 'Equal' as const, create_revision: int64(known) }
         : { key, target: 'Lease' as const, result: 'Equal' as const, lease: this.session.lease };
     await this.call(this.session.ctx, `delete ${this.key}`, 'txn', { compare: [guard], success: [{ request_delete_range: { key } }] }, undefined, known !== undefined);
   }
