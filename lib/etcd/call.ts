@@ -4,7 +4,6 @@ import { EtcdUnavailableError, InvalidArgumentError, PermissionDeniedError, TlsH
 import { isPermissionError, isSilence, isStaleToken, isTlsFailure, isTooLarge, isTransient } from './classify.js';
 import type { Endpoint, Service } from './internals.js';
 import { membersOf, type Members } from './members.js';
-import { abortable } from '../util/abort.js';
 
 export { isTransient } from './classify.js';
 
@@ -82,7 +81,9 @@ export interface Rpc<T> {
  * 150 ms to 1 s), and again at growing intervals (at most 1 s apart), up to eight attempts in flight:
  * during a leader election every attempt hangs, and the first one sent after it is answered. The first answer wins; a member that stays silent
  * while another answers is avoided until it answers again. A round fails when every attempt in it
- * failed; the retry policy (`ctx.policy`) then decides whether and when to try another round.
+ * failed; the retry policy (`ctx.policy`) then decides whether and when to try another round. The
+ * policy is given the caller's `signal`; the deadline ends the call from outside it, whatever the
+ * policy is doing then.
  *
  * Rejects with `signal.reason` when the signal aborts (for a write, once its attempts settled),
  * {@link PermissionDeniedError} at once on a permission error, {@link TlsHandshakeError} on a failed
@@ -94,28 +95,28 @@ export async function callEtcd<T>(client: Namespace, ctx: CallContext, operation
   const members = membersOf(client);
   const deadline = Date.now() + ctx.callTimeout;
   let lastError: unknown;
-  // One controller stops everything: the caller's abort, or the deadline (then with TIME_UP).
-  const stop = new AbortController();
-  const onAbort = (): void => stop.abort(signal!.reason);
+  // One stop ends everything: the caller's abort, or the deadline (then with TIME_UP).
+  const stop = new CallStop();
+  const onAbort = (): void => stop.stop(signal!.reason);
   signal?.addEventListener('abort', onAbort, { once: true });
-  const timer = setTimeout(() => stop.abort(TIME_UP), ctx.callTimeout);
+  const timer = setTimeout(() => stop.stop(TIME_UP), ctx.callTimeout);
   const inFlight = new Set<Promise<unknown>>();
   try {
     const execution = ctx.policy.execute(() => {
-      // The policy went on after the call ended (its backoff does not heed the signal): no new round.
-      stop.signal.throwIfAborted();
+      // The policy went on after the call ended (its backoff does not heed the end): no new round.
+      stop.throwIfStopped();
       const attemptMs = hedges(rpc) ? ctx.callTimeout * ATTEMPT_SHARE : Math.min(ctx.callTimeout * ATTEMPT_SHARE, members.attemptTimeout());
-      return hedged(members, rpc, deadline, attemptMs, stop.signal, inFlight, error => (lastError = error));
-    }, stop.signal);
-    // A retry policy's backoff (cockatiel's sleeps between rounds) does not end at the signal: the
-    // call does, at its deadline or the caller's abort, whatever the policy is waiting for.
-    return await abortable(execution, stop.signal);
+      return hedged(members, rpc, deadline, attemptMs, stop, inFlight, error => (lastError = error));
+    }, signal);
+    // A retry policy's backoff (cockatiel's sleeps between rounds) does not end at the deadline or
+    // the caller's abort: the call does, whatever the policy is waiting for.
+    return await stop.race(execution);
   } catch (error) {
     if (signal?.aborted) {
       if (rpc.write) await Promise.allSettled([...inFlight]);
       throw signal.reason;
     }
-    if (stop.signal.reason === TIME_UP) throw new EtcdUnavailableError(`${operation} within ${ctx.callTimeout} ms`, { cause: lastError });
+    if (stop.reason === TIME_UP) throw new EtcdUnavailableError(`${operation} within ${ctx.callTimeout} ms`, { cause: lastError });
     if (error instanceof TaskCancelledError) throw signal?.reason ?? error;
     throw typed(operation, error);
   } finally {
@@ -124,7 +125,62 @@ export async function callEtcd<T>(client: Namespace, ctx: CallContext, operation
   }
 }
 
-/** The reason a call's controller aborts with when its time is up. */
+/**
+ * What ends one call: the caller's abort or the deadline. A reason and a few callbacks, where an
+ * `AbortController` would cost an `EventTarget` per call (every lock and unlock makes calls).
+ */
+class CallStop {
+  stopped = false;
+  reason: unknown;
+  private listeners: (() => void)[] = [];
+
+  stop(reason: unknown): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.reason = reason;
+    const listeners = this.listeners;
+    this.listeners = [];
+    for (const listener of listeners) listener();
+  }
+
+  /** Calls `listener` once when the call ends, until {@link off}. */
+  on(listener: () => void): void {
+    this.listeners.push(listener);
+  }
+
+  off(listener: () => void): void {
+    const i = this.listeners.indexOf(listener);
+    if (i >= 0) this.listeners.splice(i, 1);
+  }
+
+  throwIfStopped(): void {
+    if (this.stopped) throw this.reason;
+  }
+
+  /** Settles as `promise` does, or rejects with the reason as soon as the call ends. */
+  race<T>(promise: Promise<T>): Promise<T> {
+    if (this.stopped) {
+      promise.catch(() => undefined);
+      return Promise.reject(this.reason as Error);
+    }
+    return new Promise<T>((resolve, reject) => {
+      const onStop = (): void => reject(this.reason as Error);
+      this.on(onStop);
+      promise.then(
+        value => {
+          this.off(onStop);
+          resolve(value);
+        },
+        (error: unknown) => {
+          this.off(onStop);
+          reject(error as Error);
+        },
+      );
+    });
+  }
+}
+
+/** The reason a call stops with when its time is up. */
 const TIME_UP = Symbol('time up');
 
 /** The library's error for a failure of etcd's, or the error itself when it is not etcd's. */
@@ -150,7 +206,7 @@ function hedged<T>(
   rpc: Rpc<T>,
   deadline: number,
   attemptMs: number,
-  signal: AbortSignal,
+  stop: CallStop,
   inFlight: Set<Promise<unknown>>,
   failed: (error: unknown) => void,
 ): Promise<T> {
@@ -164,13 +220,13 @@ function hedged<T>(
       if (settled) return false;
       settled = true;
       clearTimeout(hedgeTimer);
-      signal.removeEventListener('abort', onAbort);
+      stop.off(onStop);
       return true;
     };
-    const onAbort = (): void => {
-      if (settle()) reject(signal.reason);
+    const onStop = (): void => {
+      if (settle()) reject(stop.reason);
     };
-    signal.addEventListener('abort', onAbort, { once: true });
+    stop.on(onStop);
     const launch = (): void => {
       const endpoint = order[launched++ % order.length]!;
       const sentAt = performance.now();

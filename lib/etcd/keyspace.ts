@@ -6,6 +6,7 @@ import { Range, type Namespace } from 'etcd3';
  */
 export class Keyspace {
   private readonly ns: Buffer;
+  private readonly ranges = new Map<string, { readonly key: Buffer; readonly range_end: Buffer }>();
 
   constructor(client: Namespace) {
     this.ns = client.prefix;
@@ -16,10 +17,20 @@ export class Keyspace {
     return Buffer.concat([this.ns, Buffer.from(relative)]);
   }
 
-  /** The stored range of every key starting with a relative prefix. */
-  prefix(relative: string): { key: Buffer; range_end: Buffer } {
-    const range = Range.prefix(this.key(relative));
-    return { key: range.start, range_end: range.end };
+  /**
+   * The stored range of every key starting with a relative prefix. Do not change the buffers: the
+   * ranges of the last few hundred prefixes are kept, since every lock and unlock of a name asks
+   * for its range.
+   */
+  prefix(relative: string): { readonly key: Buffer; readonly range_end: Buffer } {
+    let range = this.ranges.get(relative);
+    if (!range) {
+      const r = Range.prefix(this.key(relative));
+      range = { key: r.start, range_end: r.end };
+      if (this.ranges.size >= MAX_RANGES) this.ranges.clear();
+      this.ranges.set(relative, range);
+    }
+    return range;
   }
 
   /** The relative form of stored key bytes. */
@@ -27,6 +38,9 @@ export class Keyspace {
     return stored.subarray(this.ns.length).toString();
   }
 }
+
+/** Prefix ranges kept per keyspace, at most (see {@link Keyspace.prefix}). */
+const MAX_RANGES = 256;
 
 const keyspaces = new WeakMap<Namespace, Keyspace>();
 

@@ -29,6 +29,9 @@ type Health =
   /** Did not answer in time (frozen, partitioned, dead connection): avoided while probes go unanswered. */
   | { readonly state: 'suspect'; readonly since: number };
 
+/** The health of a member that answers: one object for all. */
+const HEALTHY: Health = { state: 'healthy' };
+
 interface Member {
   readonly endpoint: Endpoint;
   health: Health;
@@ -51,7 +54,7 @@ export class Members {
   private hedgeTokens = HEDGE_TOKENS_MAX;
 
   constructor(private readonly transport: Transport) {
-    this.members = transport.endpoints.map(endpoint => ({ endpoint, health: { state: 'healthy' }, probing: false, resetAt: -Infinity }));
+    this.members = transport.endpoints.map(endpoint => ({ endpoint, health: HEALTHY, probing: false, resetAt: -Infinity }));
   }
 
   /** Whether the library picks members itself (else etcd3 does, behind one pseudo-endpoint). */
@@ -119,7 +122,7 @@ export class Members {
   /** The member answered (anything, even an error of etcd's): it is alive. */
   answered(endpoint: Endpoint): void {
     const m = this.member(endpoint);
-    if (m) m.health = { state: 'healthy' };
+    if (m && m.health !== HEALTHY) m.health = HEALTHY;
   }
 
   /**
@@ -150,10 +153,10 @@ export class Members {
       for (let probes = 0; m.health.state === 'suspect' && probes < MAX_PROBES; probes++) {
         try {
           await m.endpoint.unary('Maintenance', 'status', {}, Date.now() + PROBE_TIMEOUT_MS);
-          m.health = { state: 'healthy' };
+          m.health = HEALTHY;
         } catch (error) {
           // Any answer of etcd's own (even "permission denied") shows the member is alive.
-          if (!isSilence(error)) m.health = { state: 'healthy' };
+          if (!isSilence(error)) m.health = HEALTHY;
           else await sleep(PROBE_INTERVAL_MS, undefined, { ref: false });
         }
       }
