@@ -1,12 +1,18 @@
 import type { Namespace } from 'etcd3';
+import { OwnershipLostError, PermissionDeniedError } from '../errors.js';
 import { watch, type Watch, type WatchEvent, type WatchListener } from '../etcd/watch.js';
+import { sweepLater } from './sweep.js';
 
-/** What the guard of a ticket's own key reports. */
+/** What the guard of a ticket's own key reports to, and asks of, its ticket. */
 export interface OwnKeyListener {
   /** Our key was deleted (by anyone, or by etcd with the lease). */
   ownKeyDeleted(): void;
-  /** The watch was registered again from "now": read the key once to close the gap. */
-  confirmOwnKey(): void;
+  /** Checks that our key is still ours; if not, the ticket ends and this rejects. */
+  confirm(): Promise<void>;
+  /** Whether the ticket ended. */
+  readonly ended: boolean;
+  /** Aborts when the session ends (its lease then takes our key). */
+  readonly until: AbortSignal;
 }
 
 /**
@@ -66,7 +72,7 @@ export class OwnKeyGuard implements WatchListener {
   synced(_revision: bigint, gapFree: boolean, first: boolean): void {
     const covered = first && this.gapCovered;
     this.gapCovered = false;
-    if (!gapFree && !covered && !this.cancelled) this.listener.confirmOwnKey();
+    if (!gapFree && !covered && !this.cancelled) confirmLater(this.listener);
   }
 
   /**
@@ -82,4 +88,24 @@ export class OwnKeyGuard implements WatchListener {
     if (this.cancelled || this.watch) return;
     this.watch = watch(this.client, startRevision === undefined ? { key: this.key, events: 'delete' } : { key: this.key, events: 'delete', startRevision }, this);
   }
+}
+
+/**
+ * Reads our key once (retrying while etcd is unavailable, until the ticket or the session ends) to
+ * see that it is still ours: a read that finds it gone ends the ticket. It asks for no signal of
+ * its own: after a watch stream is replaced, every ticket on it asks this.
+ */
+function confirmLater(ticket: OwnKeyListener): void {
+  sweepLater(
+    0,
+    async () => {
+      if (ticket.ended) return;
+      try {
+        await ticket.confirm();
+      } catch (error) {
+        if (!(error instanceof OwnershipLostError || error instanceof PermissionDeniedError)) throw error;
+      }
+    },
+    ticket.until,
+  );
 }

@@ -1,33 +1,16 @@
-import type { IRangeRequest, IRangeResponse, ITxnResponse } from 'etcd3';
-import { OwnershipLostError, PermissionDeniedError } from '../errors.js';
-import { callEtcd, type CallContext } from '../etcd/call.js';
-import { isLeaseGone } from '../etcd/classify.js';
-import { checkKey, readRange } from '../etcd/read-batch.js';
+import type { IRangeResponse, ITxnResponse } from 'etcd3';
+import type { CallContext } from '../etcd/call.js';
+import { checkKey } from '../etcd/read-batch.js';
 import { keyspaceOf, type Keyspace } from '../etcd/keyspace.js';
 import type { LeaseBound, Session } from '../session/session.js';
+import { keyCall } from './key-call.js';
 import { keyOf, prefixOf } from './layout.js';
+import { Loss, type LossFollower, type LossReason } from './loss.js';
 import { OwnKeyGuard, type OwnKeyListener } from './own-key.js';
 import { EMPTY_VALUE, pageOf, pageRequest, type Page } from './read.js';
-import { sweepLater } from './sweep.js';
+import { deleteReleased } from './release.js';
 import type { Entry, Rule } from './rule.js';
 import { int64 } from '../etcd/int64.js';
-
-/**
- * How long after a creation of unknown outcome our key could still appear, ms: a request that
- * reached a raft leader that then froze can be committed by the next leader after our client gave
- * up on it (etcd's own request timeout is 5 s plus two election timeouts).
- */
-const LATE_COMMIT_MS = 10_000;
-/** First retry of a key's deletion that etcd could not take, ms. */
-const DELETE_RETRY_MS = 500;
-
-/** Why a ticket's key can no longer be trusted. */
-export type LossReason = 'deleted' | 'session' | 'released';
-
-/** What {@link Ticket.follow} tells of the ticket's end (an `AbortController` will do). */
-export interface LossFollower {
-  abort(reason: Error): void;
-}
 
 /** A ticket's lifecycle. */
 export type TicketState =
@@ -59,24 +42,21 @@ export class Ticket implements LeaseBound, OwnKeyListener {
   private stateNow: TicketState = { kind: 'creating' };
   /** Our client's namespace, for the raw requests. */
   readonly keyspace: Keyspace;
-  /** Our key as stored (namespace included). */
-  private readonly storedKey: Buffer;
-  private readonly slot: number;
-  /** The controller of {@link signal}, made when the signal is first asked for. */
-  private lost: AbortController | undefined;
-  /** Why the ticket ended, once it has: {@link signal}'s reason. */
-  private lossReason: OwnershipLostError | undefined;
-  /** Told when the ticket ends (a waiting turn, see {@link follow}). */
-  private follower: LossFollower | undefined;
+  /** @internal Our key as stored (namespace included). */
+  readonly storedKey: Buffer;
+  /** @internal Our key's slot under the prefix on the session. */
+  readonly slot: number;
   private value: Buffer;
   /** Whether {@link create} was called: its write may have been applied even if it failed. */
   private createSent = false;
   /** The creation while it is in flight (it settles without a value). */
   private creation: Promise<void> | undefined;
-  /** A write of our key went unanswered: etcd may still apply it later (see {@link LATE_COMMIT_MS}). */
-  private lateWrites = false;
+  /** @internal A write of our key went unanswered: etcd may still apply it later (see `deleteReleased`). */
+  lateWrites = false;
   private ownKey: OwnKeyGuard | undefined;
   private releasing: Promise<void> | undefined;
+  /** Tells of our end: {@link signal}, and the waiting turn that follows us. */
+  private readonly loss: Loss;
 
   constructor(
     readonly session: Session,
@@ -91,6 +71,7 @@ export class Ticket implements LeaseBound, OwnKeyListener {
     this.keyspace = keyspaceOf(session.client);
     this.storedKey = this.keyspace.key(this.key);
     this.value = value === undefined || value.length === 0 ? EMPTY_VALUE : Buffer.from(value);
+    this.loss = new Loss(name, this.key);
     session.attach(this);
   }
 
@@ -100,16 +81,12 @@ export class Ticket implements LeaseBound, OwnKeyListener {
 
   /** Aborts with an {@link OwnershipLostError} when our key is gone, released, or the session ended. */
   get signal(): AbortSignal {
-    if (!this.lost) {
-      this.lost = new AbortController();
-      if (this.lossReason) this.lost.abort(this.lossReason);
-    }
-    return this.lost.signal;
+    return this.loss.signal;
   }
 
   /** Throws {@link signal}'s reason if the ticket ended. */
   throwIfEnded(): void {
-    if (this.lossReason) throw this.lossReason;
+    this.loss.throwIfEnded();
   }
 
   /**
@@ -117,13 +94,12 @@ export class Ticket implements LeaseBound, OwnKeyListener {
    * has), until {@link unfollow}: one follower at a time (the turn loop waiting on this ticket).
    */
   follow(follower: LossFollower): void {
-    if (this.lossReason) follower.abort(this.lossReason);
-    else this.follower = follower;
+    this.loss.follow(follower);
   }
 
   /** @internal Stops telling `follower` (see {@link follow}). */
   unfollow(follower: LossFollower): void {
-    if (this.follower === follower) this.follower = undefined;
+    this.loss.unfollow(follower);
   }
 
   /** The create revision of our key: the fencing token. Only once the key was created. */
@@ -171,7 +147,7 @@ export class Ticket implements LeaseBound, OwnKeyListener {
       const existing = res.responses[0]?.response_range.kvs[0];
       if (!existing || existing.lease !== this.session.lease) {
         this.end('deleted');
-        throw this.lossReason!;
+        throw this.loss.reason!;
       }
       this.live(BigInt(existing.create_revision));
       return this.read(rule);
@@ -197,7 +173,7 @@ export class Ticket implements LeaseBound, OwnKeyListener {
     const page = pageOf(this.keyspace, this.prefix, res);
     if (maxCreateRevision === undefined && !page.entries.some(e => e.key === this.key && e.createRevision === max)) {
       this.end('deleted');
-      throw this.lossReason!;
+      throw this.loss.reason!;
     }
     return page;
   }
@@ -211,7 +187,7 @@ export class Ticket implements LeaseBound, OwnKeyListener {
   async confirm(): Promise<void> {
     if (await checkKey(this.session.client, this.session.ctx, `read ${this.key}`, this.storedKey, this.createRevision)) return;
     this.end('deleted');
-    throw this.lossReason!;
+    throw this.loss.reason!;
   }
 
   /**
@@ -251,22 +227,9 @@ export class Ticket implements LeaseBound, OwnKeyListener {
     await this.release().catch(() => undefined);
   }
 
-  /**
-   * One KV call on our key. `hedge`: whether copies may be in flight at once (a read, or a delete
-   * guarded by our create revision); never for a create-if-absent, an update or a delete guarded by
-   * the lease alone, whose late copy could act after our next step.
-   */
-  private async call<T>(ctx: CallContext, operation: string, method: 'txn' | 'range', request: unknown, signal?: AbortSignal, hedge = method === 'range'): Promise<T> {
-    const write = method === 'txn';
-    const uncertain = write ? () => void (this.lateWrites = true) : undefined;
-    try {
-      // A read may share its call with other tickets' reads (see readRange): hedged like any read.
-      if (method === 'range' && hedge) return (await readRange(this.session.client, ctx, operation, request as IRangeRequest, signal)) as T;
-      return await callEtcd<T>(this.session.client, ctx, operation, { service: 'KV', method, request, write, hedge, uncertain }, signal);
-    } catch (error) {
-      // A write on our lease refused because the lease is gone ends the session: its typed reason.
-      throw isLeaseGone(error) ? this.session.leaseGone(error) : error;
-    }
+  /** One KV call on our key (see {@link keyCall}); a write that goes unanswered marks {@link lateWrites}. */
+  private call<T>(ctx: CallContext, operation: string, method: 'txn' | 'range', request: unknown, signal?: AbortSignal): Promise<T> {
+    return keyCall<T>(this.session, ctx, operation, method, request, { signal, uncertain: () => void (this.lateWrites = true) });
   }
 
   private live(createRevision: bigint): void {
@@ -290,54 +253,26 @@ export class Ticket implements LeaseBound, OwnKeyListener {
     this.end('deleted');
   }
 
-  /**
-   * @internal Reads our key once (retrying while etcd is unavailable, until the ticket or the
-   * session ends) to see that it is still ours: a read that finds it gone ends the ticket. It asks
-   * for no {@link signal} of its own: after a watch stream is replaced, every ticket on it asks this.
-   */
-  confirmOwnKey(): void {
-    sweepLater(
-      0,
-      async () => {
-        if (this.lossReason) return;
-        try {
-          await this.confirm();
-        } catch (error) {
-          if (!(error instanceof OwnershipLostError || error instanceof PermissionDeniedError)) throw error;
-        }
-      },
-      this.session.signal,
-    );
+  /** @internal Aborts when the session ends (see {@link OwnKeyListener}). */
+  get until(): AbortSignal {
+    return this.session.signal;
+  }
+
+  /** Whether the ticket ended. */
+  get ended(): boolean {
+    return this.stateNow.kind === 'ended';
   }
 
   private end(reason: LossReason, cause?: unknown): void {
-    if (this.lossReason) return;
+    if (this.ended) return;
     const createRevision = this.stateNow.kind === 'creating' ? undefined : this.stateNow.createRevision;
     this.stateNow = { kind: 'ended', reason, createRevision };
     this.ownKey?.cancel();
     this.ownKey = undefined;
     this.session.detach(this);
-    this.lossReason = reason === 'released' ? this.releasedReason() : new OwnershipLostError(this.name, this.key, reason, { cause });
-    this.lost?.abort(this.lossReason);
-    const follower = this.follower;
-    this.follower = undefined;
-    follower?.abort(this.lossReason);
+    this.loss.end(reason, cause);
     // Our key vanished: maybe the lease went with it. Ask at once rather than at the next keepalive.
     if (reason === 'deleted') this.session.probe();
-  }
-
-  /**
-   * The reason of a release: not a failure, so without a stack. Capturing one (V8 walks the async
-   * stack of the awaiting callers) cost about 28 µs of CPU per release, 1 % of an uncontended cycle.
-   */
-  private releasedReason(): OwnershipLostError {
-    const limit = Error.stackTraceLimit;
-    Error.stackTraceLimit = 0;
-    try {
-      return new OwnershipLostError(this.name, this.key, 'released');
-    } finally {
-      Error.stackTraceLimit = limit;
-    }
   }
 
   private async releaseOnce(): Promise<void> {
@@ -345,40 +280,12 @@ export class Ticket implements LeaseBound, OwnKeyListener {
     this.end('released');
     if (this.session.ended) return;
     if (!wasCreated) return this.session.releaseSlot(this.prefix, this.slot);
-    try {
-      await this.deleteKey();
-    } catch (error) {
-      if (!(error instanceof PermissionDeniedError)) this.deleteInBackground(DELETE_RETRY_MS);
-      throw error;
-    }
-    // A creation that may still be applied keeps the slot (so no later key takes this name), and is
-    // swept once more after it can no longer appear.
-    if (this.lateWrites) this.deleteInBackground(LATE_COMMIT_MS);
-    else this.session.releaseSlot(this.prefix, this.slot);
+    await deleteReleased(this);
   }
 
-  /** Deletes our key if it is still ours: by create revision when known, else by lease. */
-  private async deleteKey(): Promise<void> {
-    const key = this.storedKey;
-    const state = this.stateNow;
-    const known = state.kind === 'ended' ? state.createRevision : undefined;
-    const guard =
-      known !== undefined
-        ? { key, target: 'Create' as const, result: 'Equal' as const, create_revision: int64(known) }
-        : { key, target: 'Lease' as const, result: 'Equal' as const, lease: this.session.lease };
-    await this.call(this.session.ctx, `delete ${this.key}`, 'txn', { compare: [guard], success: [{ request_delete_range: { key } }] }, undefined, known !== undefined);
-  }
-
-  /** Keeps trying to delete our key until it is gone or the session ends (its lease then removes it). */
-  private deleteInBackground(firstDelay: number): void {
-    sweepLater(
-      firstDelay,
-      async () => {
-        await this.deleteKey();
-        this.session.releaseSlot(this.prefix, this.slot);
-      },
-      this.session.signal,
-    );
+  /** @internal Our key's create revision once ended, when known: what its deletion is guarded by. */
+  get knownRevision(): bigint | undefined {
+    return this.stateNow.kind === 'ended' ? this.stateNow.createRevision : undefined;
   }
 }
 

@@ -8,7 +8,7 @@ describe('own-key guard', () => {
     // `<name>/<lease>` is taken again after a release; a watch from "now" on a member that has not
     // applied our creation yet hears the earlier key's deletion (seen in semaphore.spec.ts runs).
     let deleted = 0;
-    const guard = new OwnKeyGuard(client(), Buffer.from(uniqueName('own')), 27n, { ownKeyDeleted: () => deleted++, confirmOwnKey: () => undefined });
+    const guard = new OwnKeyGuard(client(), Buffer.from(uniqueName('own')), 27n, { ownKeyDeleted: () => deleted++, confirm: () => Promise.resolve(), ended: false, until: new AbortController().signal });
     const deletion = (at: number) => ({ type: 'delete' as const, kv: { mod_revision: String(at) } as IKeyValue });
     guard.events([deletion(26)]);
     guard.events([deletion(27)]);
