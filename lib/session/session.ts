@@ -28,7 +28,8 @@ export interface SessionOptions {
    */
   callTimeout?: number;
   /**
-   * cockatiel policy wrapped around each round of attempts of an etcd call. Default:
+   * cockatiel policy wrapped around each round of attempts of an etcd call, given the caller's
+   * signal (the call's deadline ends the call from outside the policy). Default:
    * {@link defaultRetryPolicy} (transient errors only, exponential backoff with jitter from 25 ms to
    * 1 s, up to 20 rounds within `callTimeout`).
    */
