@@ -5,6 +5,7 @@ import { validateHoldMs } from '../queue/bounded.js';
 import { observed } from '../queue/rules/observed.js';
 import { permitValue, semaphoreRule } from '../queue/rules/semaphore.js';
 import type { Ticket } from '../queue/ticket.js';
+import type { Rule } from '../queue/rule.js';
 import { takeTurn } from '../queue/turn.js';
 import { Session } from '../session/session.js';
 import { pause } from '../util/abort.js';
@@ -59,6 +60,8 @@ export class Semaphore {
   readonly name: string;
   /** N. */
   readonly permits: number;
+  /** The value and the rule of an entry of each weight asked for so far (most ask for 1). */
+  private readonly kinds = new Map<number, { readonly value: string; readonly rule: Rule }>();
 
   /**
    * @throws {InvalidArgumentError} a bad session, name or `permits`.
@@ -113,8 +116,8 @@ export class Semaphore {
     const signal = validateSignal(options.signal);
     const timeout = validateTimeout('timeout', options.timeout);
     const maxHold = options.maxHold === undefined ? undefined : validateHoldMs('maxHold', options.maxHold);
-    const value = permitValue(this.permits, weight);
-    const turn = observed(semaphoreRule(this.name, this.permits, weight));
+    const { value, rule } = this.kindOf(weight);
+    const turn = observed(rule);
     const wait = waitStarted('semaphore', this.name, this.session.leaseId, signal);
     const ticket = await wait.track(takeTurn(this.session, this.name, { rule: turn.rule, mode, signal, timeout, value }));
     if (!ticket) return null;
@@ -125,6 +128,12 @@ export class Semaphore {
       if (maxHold !== undefined) await woken;
     }
     return new Permit(await holdOf(ticket, maxHold), weight, this.permits);
+  }
+
+  private kindOf(weight: number): { readonly value: string; readonly rule: Rule } {
+    let kind = this.kinds.get(weight);
+    if (!kind) this.kinds.set(weight, (kind = { value: permitValue(this.permits, weight), rule: semaphoreRule(this.name, this.permits, weight) }));
+    return kind;
   }
 }
 
