@@ -6,6 +6,7 @@ import { isPermissionError, isStaleToken } from './classify.js';
 import { discardStream, type DuplexStream, type Endpoint } from './internals.js';
 import type { Members } from './members.js';
 import type { Watch, WatchListener, WatchTarget } from './watch.js';
+import { WatchCreations } from './watch-creations.js';
 import { Joiner, Registration, shareKey, type Hub } from './watch-registration.js';
 
 /** With no answer on the stream for this long, ask etcd for a progress report, ms. */
@@ -19,13 +20,6 @@ const RECONNECT_MIN_MS = 50;
 const RECONNECT_MAX_MS = 2000;
 /** A watch refused for permission this many times in a row, each on a fresh stream and token, fails. */
 const MAX_REFUSALS = 2;
-/**
- * Creations sent on the stream and not yet answered, at most; the others wait their turn here.
- * grpc-js keeps a stream's messages that are written but not yet sent in an array that it copies
- * each time it sends one, so thousands written at once cost time and garbage quadratic in their
- * number (with 20,000 waiters lining up, 0.9 GB of garbage).
- */
-const MAX_UNANSWERED = 256;
 
 interface WatchResponse {
   header: { revision: string };
@@ -42,7 +36,7 @@ interface WatchResponse {
  *
  * - **Creations are pipelined** with watch ids of our own (etcd ≥ 3.4), where etcd3 sends one and
  *   waits for its answer before the next: up to 256 are in flight at once, so thousands of waiters
- *   register in a few round trips' time.
+ *   register in a few round trips' time ({@link WatchCreations}).
  * - **Liveness**: when the stream has been quiet for 0.5 s, a progress request goes out (answered
  *   by the member at once, without raft); a stream that answers nothing for 1 s is dead (a frozen
  *   or cut-off member keeps its socket open and never says so). It is then replaced on another
@@ -61,15 +55,12 @@ export class WatchHub implements Hub {
   private readonly watches = new Map<number, Registration>();
   /** The registrations of watches from "now", which others may join, by target (see {@link shareKey}). */
   private readonly shared = new Map<string, Registration>();
-  /** Per progress request sent on the current stream and not yet answered, in order: who waits for its answer. */
-  private progressWaiters: Joiner[][] = [];
-  /** Joiners waiting for a stream to send their progress request on. */
-  private joinersToSync: Joiner[] = [];
-  /** Ids of creations sent on the current stream and not yet answered, in the order sent. */
-  private unanswered: number[] = [];
-  /** Creations waiting until fewer than {@link MAX_UNANSWERED} are unanswered (and the joiners' progress requests behind them), from `backlogHead` on. */
-  private backlog: (Registration | Joiner[])[] = [];
-  private backlogHead = 0;
+  /** The creations sent on the stream or waiting their turn, and the progress requests that sync joiners. */
+  private readonly creations = new WatchCreations({
+    isOpen: () => this.stream !== undefined,
+    send: request => this.send(request),
+    watches: registration => this.watches.get(registration.id) === registration,
+  });
   private nextId = 1;
   private stream: DuplexStream<unknown, WatchResponse> | undefined;
   private endpoint: Endpoint | undefined;
@@ -95,15 +86,14 @@ export class WatchHub implements Hub {
     if (joined) {
       const joiner = new Joiner(this, joined, listener);
       (joined.joiners ??= []).push(joiner);
-      if (this.stream) this.syncAfterProgress([joiner]);
-      else this.joinersToSync.push(joiner);
+      this.creations.join(joiner);
       return joiner;
     }
     const registration = new Registration(this, this.nextId++, target, listener, target.startRevision, share);
     this.watches.set(registration.id, registration);
     if (share !== undefined) this.shared.set(share, registration);
     clearTimeout(this.lingering);
-    if (this.stream) this.create(registration);
+    if (this.stream) this.creations.create(registration);
     else void this.open();
     return registration;
   }
@@ -112,21 +102,6 @@ export class WatchHub implements Hub {
   leave(registration: Registration): void {
     if (registration.owned || (registration.joiners?.length ?? 0) > 0) return;
     this.drop(registration);
-  }
-
-  /**
-   * Tells `joiners` they are synced once etcd answers a progress request sent behind every creation
-   * asked for before (those waiting their turn in the backlog too).
-   */
-  private syncAfterProgress(joiners: Joiner[]): void {
-    if (this.backlogHead < this.backlog.length) this.backlog.push(joiners);
-    else this.sendProgress(joiners);
-  }
-
-  /** Sends a progress request; `joiners` are synced by its answer (etcd answers them in the order sent). */
-  private sendProgress(joiners: Joiner[]): void {
-    this.progressWaiters.push(joiners);
-    this.send({ progress_request: {} });
   }
 
   /** Ends etcd's watch of `registration`. */
@@ -144,49 +119,6 @@ export class WatchHub implements Hub {
       }, LINGER_MS);
       this.lingering.unref();
     }
-  }
-
-  private create(registration: Registration): void {
-    if (this.unanswered.length >= MAX_UNANSWERED || this.backlogHead < this.backlog.length) this.backlog.push(registration);
-    else this.sendCreation(registration);
-  }
-
-  /** Sends waiting creations (and the progress requests queued behind them) while fewer than {@link MAX_UNANSWERED} are unanswered. */
-  private sendBacklog(): void {
-    while (this.unanswered.length < MAX_UNANSWERED && this.backlogHead < this.backlog.length) {
-      const item = this.backlog[this.backlogHead++]!;
-      if (Array.isArray(item)) {
-        if (this.stream) this.sendProgress(item);
-        continue;
-      }
-      // Cancelled meanwhile, or sent already (a registration may be queued twice).
-      if (this.watches.get(item.id) === item && !item.sent && this.stream) this.sendCreation(item);
-    }
-    if (this.backlogHead === this.backlog.length) this.clearBacklog();
-    else if (this.backlogHead > 1024 && this.backlogHead * 2 > this.backlog.length) {
-      this.backlog = this.backlog.slice(this.backlogHead);
-      this.backlogHead = 0;
-    }
-  }
-
-  private clearBacklog(): void {
-    this.backlog = [];
-    this.backlogHead = 0;
-  }
-
-  private sendCreation(registration: Registration): void {
-    const { key, rangeEnd, events } = registration.target;
-    this.send({
-      create_request: {
-        key,
-        ...(rangeEnd ? { range_end: rangeEnd } : {}),
-        ...(registration.startRevision === undefined ? {} : { start_revision: registration.startRevision.toString() }),
-        ...(events === 'delete' ? { filters: ['Noput'] } : {}),
-        watch_id: registration.id,
-      },
-    });
-    this.unanswered.push(registration.id);
-    registration.sent = true;
   }
 
   private send(request: object): void {
@@ -216,16 +148,12 @@ export class WatchHub implements Hub {
       }
       this.stream = stream;
       this.endpoint = endpoint;
-      this.unanswered = [];
-      this.clearBacklog();
       this.lastHeard = performance.now();
       this.progressSentAt = undefined;
       stream.on('data', res => this.onResponse(stream, res));
       stream.on('error', () => this.onBroken(stream, false));
       stream.on('end', () => this.onBroken(stream, false));
-      for (const registration of this.watches.values()) this.create(registration);
-      const joiners = this.joinersToSync.splice(0).filter(j => j.awaiting);
-      if (joiners.length > 0) this.syncAfterProgress(joiners);
+      this.creations.opened(this.watches.values());
       this.ticker = setInterval(() => this.checkLiveness(stream), PROGRESS_AFTER_MS / 2);
       this.ticker.unref();
     })();
@@ -241,7 +169,7 @@ export class WatchHub implements Hub {
     }
     if (now - this.lastHeard >= PROGRESS_AFTER_MS) {
       this.progressSentAt = now;
-      this.sendProgress([]);
+      this.creations.sendProgress([]);
     }
   }
 
@@ -253,18 +181,8 @@ export class WatchHub implements Hub {
     this.backoff.reset();
     if (this.endpoint) this.members.answered(this.endpoint);
     let id = Number(res.watch_id);
-    if (id === -1 && !res.created && !res.canceled && res.events.length === 0) return this.onProgress(BigInt(res.header.revision));
-    if (res.created) {
-      // etcd answers creations in the order sent. Some versions answer a refused creation with
-      // watch id -1 instead of ours: it is then the oldest creation not yet answered.
-      if (this.unanswered[0] === id) this.unanswered.shift();
-      else {
-        const at = this.unanswered.indexOf(id);
-        if (at >= 0) this.unanswered.splice(at, 1);
-        else id = this.unanswered.shift() ?? id;
-      }
-      this.sendBacklog();
-    }
+    if (id === -1 && !res.created && !res.canceled && res.events.length === 0) return this.creations.progressAnswered(BigInt(res.header.revision));
+    if (res.created) id = this.creations.answered(id);
     const registration = this.watches.get(id);
     if (!registration) return; // a progress report, or an answer for a watch cancelled meanwhile
     const revision = BigInt(res.header.revision);
@@ -295,16 +213,6 @@ export class WatchHub implements Hub {
     }
   }
 
-  /** etcd answered a progress request: the joiners that waited for it are synced. */
-  private onProgress(revision: bigint): void {
-    for (const joiner of this.progressWaiters.shift() ?? []) {
-      if (!joiner.awaiting || !joiner.registration.joiners?.includes(joiner)) continue;
-      joiner.awaiting = false;
-      joiner.syncedAt = revision;
-      joiner.listener.synced(revision, false, true);
-    }
-  }
-
   /** etcd cancelled a watch we did not cancel: refused at creation, or (rarely) dropped later. */
   private onRefused(registration: Registration, reason: string): void {
     registration.registered = registration.sent = registration.first = false;
@@ -327,7 +235,7 @@ export class WatchHub implements Hub {
     }
     // Anything else (e.g. a compacted start revision): register again from now; the owner re-reads.
     setTimeout(() => {
-      if (this.watches.get(registration.id) === registration && this.stream) this.create(registration);
+      if (this.watches.get(registration.id) === registration && this.stream) this.creations.create(registration);
     }, RECONNECT_MIN_MS).unref();
   }
 
@@ -339,15 +247,13 @@ export class WatchHub implements Hub {
     if (silent && this.endpoint) this.members.suspect(this.endpoint);
     this.endpoint = undefined;
     discardStream(stream);
-    this.clearBacklog();
+    this.creations.lost();
     for (const registration of this.watches.values()) {
       registration.registered = registration.sent = registration.first = false;
       registration.startRevision = undefined;
       // Registered again from "now", it tells every listener, joiners too, that it is synced.
       for (const j of registration.joiners ?? []) j.awaiting = false;
     }
-    this.progressWaiters = [];
-    this.joinersToSync = [];
     if (this.watches.size === 0) return;
     this.failures++;
     if (silent || this.failures === 1) void this.open();
@@ -365,7 +271,7 @@ export class WatchHub implements Hub {
     const stream = this.stream;
     this.stream = undefined;
     this.endpoint = undefined;
-    this.clearBacklog();
+    this.creations.clearBacklog();
     if (stream) discardStream(stream);
   }
 }
